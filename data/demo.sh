@@ -1,0 +1,36 @@
+#!/bin/sh
+# The demo: installs what is missing, builds udfhost in build/, runs it on the bundled sample scan
+# (24 x 32 positions, 48 x 48 pixel frames) and shows the two results as pictures in the terminal.
+set -e
+cd "$(dirname "$0")/.."
+sh tests/install-deps.sh
+[ -x configure ] || autoreconf -fi >/dev/null
+mkdir -p build
+cd build
+[ -f Makefile ] || ../configure --quiet
+make --quiet -j"$(nproc 2>/dev/null || echo 2)" udfhost plugins/sum.la plugins/sumsig.la >/dev/null
+export UDFHOST_PLUGIN_PATH="$PWD/plugins/.libs"
+set -x
+./udfhost run --plugin sum --plugin sumsig \
+    --format raw --dtype uint16 --nav-shape 24,32 --sig-shape 48,48 \
+    --threads 2 -o demo-results ../data/sample.raw
+set +x
+PYTHON=$(sed -n 's/^PYTHON_NUMPY = //p' Makefile)
+"${PYTHON:-/usr/bin/python3}" - <<'PY'
+import numpy as np
+
+def show(title, img):
+    """Print an image as characters from dark to bright."""
+    ramp = " .:-=+*#%@"
+    lo, hi = np.percentile(img, 1), np.percentile(img, 99)
+    levels = np.clip((img - lo) / (hi - lo + 1e-12) * (len(ramp) - 1), 0, len(ramp) - 1)
+    print("\n%s, shape %s, %s .. %s" % (title, img.shape, img.min(), img.max()))
+    for row in levels.astype(int):
+        print("  " + "".join(ramp[v] * 2 for v in row))
+
+s = np.load("demo-results/sum.intensity.npy")
+v = np.load("demo-results/sumsig.intensity.npy")
+show("sum.intensity: the summed diffraction pattern (every 2nd pixel)", s[::2, ::2])
+show("sumsig.intensity: total counts per scan position (particles show dark)", v)
+print("\nResults: build/demo-results/sum.intensity.npy, build/demo-results/sumsig.intensity.npy")
+PY

@@ -1,0 +1,293 @@
+/* `udfhost run`: options, then open -> plan -> run -> merge -> write. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "ds.h"
+#include "dtype.h"
+#include "npy.h"
+#include "plan.h"
+#include "results.h"
+#include "run.h"
+#include "shape.h"
+
+enum {
+    OPT_PLUGIN = 1,
+    OPT_PARAM,
+    OPT_FORMAT,
+    OPT_DTYPE,
+    OPT_BYTE_ORDER,
+    OPT_NAV_SHAPE,
+    OPT_SIG_SHAPE,
+    OPT_OFFSET,
+    OPT_FRAME_HEADER,
+    OPT_FRAME_FOOTER,
+    OPT_ROI,
+    OPT_THREADS,
+    OPT_OUTPUT,
+    OPT_PARTITION_SIZE,
+    OPT_VERBOSE,
+    OPT_QUIET,
+    OPT_HELP
+};
+
+static const cli_option run_options[] = {
+    {"plugin", 0, "NAME|PATH", "run this plugin (repeatable: all run in one pass over the data)", OPT_PLUGIN},
+    {"param", 'p', "NAME=VALUE", "parameter of the preceding --plugin (repeatable)", OPT_PARAM},
+    {"format", 0, "FORMAT", "dataset format: raw (default: raw)", OPT_FORMAT},
+    {"dtype", 0, "DTYPE", "element type: uint8 uint16 uint32 int8 int16 int32 float32 float64, or <u2 >f4 ...", OPT_DTYPE},
+    {"byte-order", 0, "ORDER", "little (default) or big, unless --dtype says < or >", OPT_BYTE_ORDER},
+    {"nav-shape", 0, "SHAPE", "scan shape, C order, e.g. 256,256 (1 to 4 dims)", OPT_NAV_SHAPE},
+    {"sig-shape", 0, "SHAPE", "detector frame shape, e.g. 128,128 (1 to 4 dims)", OPT_SIG_SHAPE},
+    {"offset", 0, "BYTES", "bytes to skip at the start of the file (default 0)", OPT_OFFSET},
+    {"frame-header", 0, "BYTES", "bytes to skip before each frame (default 0)", OPT_FRAME_HEADER},
+    {"frame-footer", 0, "BYTES", "bytes to skip after each frame (default 0)", OPT_FRAME_FOOTER},
+    {"roi", 0, "FILE.npy", "process only the frames where this nav-shaped mask is non-zero", OPT_ROI},
+    {"threads", 't', "N", "worker threads (default: one per core)", OPT_THREADS},
+    {"output", 'o', "DIR", "directory for <plugin>.<buffer>.npy (default: .)", OPT_OUTPUT},
+    {"partition-size", 0, "SIZE", "largest partition in bytes of input, e.g. 64M (default 32M)", OPT_PARTITION_SIZE},
+    {"verbose", 'v', NULL, "say more (dataset, threads, time and throughput, plugin log messages)", OPT_VERBOSE},
+    {"quiet", 'q', NULL, "print nothing but errors", OPT_QUIET},
+    {"help", 'h', NULL, "show this help and exit", OPT_HELP},
+    {NULL, 0, NULL, NULL, 0},
+};
+
+static const char run_usage[] =
+    "Usage: udfhost run --plugin NAME [-p NAME=VALUE ...] [--plugin ...] [OPTIONS] FILE\n"
+    "Run UDF plugins over every frame of a dataset and write each result buffer as\n"
+    "DIR/<plugin>.<buffer>.npy. Results appear only when the whole run succeeded.";
+
+#define MAX_PLUGINS 64
+
+typedef struct run_args {
+    ds_options ds;
+    plugin *plugins[MAX_PLUGINS];
+    uint32_t n_plugins;
+    const char *roi_path;
+    const char *output;
+    uint64_t threads;
+    uint64_t partition_bytes;
+    int verbose;
+    int quiet;
+    int help;
+    int byte_order_given;
+    int dtype_order_explicit;
+    int big_endian_flag;
+} run_args;
+
+static int run_option(void *state, int id, const char *v, err *e)
+{
+    run_args *a = state;
+    bool big, explicit_order;
+    switch (id) {
+    case CLI_POSITIONAL:
+        if (a->ds.path)
+            return err_set(e, UH_EUSAGE, "more than one dataset given ('%s' and '%s')",
+                           a->ds.path, v);
+        a->ds.path = v;
+        return 0;
+    case OPT_PLUGIN: {
+        if (a->n_plugins == MAX_PLUGINS)
+            return err_set(e, UH_EUSAGE, "more than %d plugins", MAX_PLUGINS);
+        plugin *pl;
+        int rc = plugin_load(v, &pl, e);
+        if (rc)
+            return rc;
+        for (uint32_t i = 0; i < a->n_plugins; i++)
+            if (!strcmp(a->plugins[i]->desc.name, pl->desc.name)) {
+                err_set(e, UH_EUSAGE, "plugin %s given twice (its result files would collide)",
+                        pl->desc.name);
+                plugin_unload(pl);
+                return UH_EUSAGE;
+            }
+        a->plugins[a->n_plugins++] = pl;
+        return 0;
+    }
+    case OPT_PARAM:
+        if (!a->n_plugins)
+            return err_set(e, UH_EUSAGE, "-p %s: give --plugin before its parameters", v);
+        return plugin_param_add(a->plugins[a->n_plugins - 1], v, e);
+    case OPT_FORMAT: a->ds.format = v; return 0;
+    case OPT_DTYPE:
+        if (dtype_parse(v, &a->ds.dtype, &big, &explicit_order))
+            return err_set(e, UH_EUSAGE, "--dtype: unknown dtype '%s'", v);
+        a->dtype_order_explicit = explicit_order;
+        if (explicit_order)
+            a->ds.big_endian = big;
+        return 0;
+    case OPT_BYTE_ORDER:
+        if (strcmp(v, "little") && strcmp(v, "big"))
+            return err_set(e, UH_EUSAGE, "--byte-order: '%s' is neither little nor big", v);
+        a->byte_order_given = 1;
+        a->big_endian_flag = !strcmp(v, "big");
+        return 0;
+    case OPT_NAV_SHAPE:
+        return shape_parse(v, "--nav-shape", UDF_MAX_DIMS, a->ds.nav_shape, &a->ds.nav_ndim, e);
+    case OPT_SIG_SHAPE:
+        return shape_parse(v, "--sig-shape", UDF_MAX_DIMS, a->ds.sig_shape, &a->ds.sig_ndim, e);
+    case OPT_OFFSET: return uint_parse(v, "--offset", UINT64_MAX, &a->ds.offset, e);
+    case OPT_FRAME_HEADER: return uint_parse(v, "--frame-header", UINT32_MAX, &a->ds.frame_header, e);
+    case OPT_FRAME_FOOTER: return uint_parse(v, "--frame-footer", UINT32_MAX, &a->ds.frame_footer, e);
+    case OPT_ROI: a->roi_path = v; return 0;
+    case OPT_THREADS:
+        if (uint_parse(v, "--threads", 1024, &a->threads, e) || !a->threads)
+            return err_set(e, UH_EUSAGE, "--threads: '%s' is not a number from 1 to 1024", v);
+        return 0;
+    case OPT_OUTPUT: a->output = v; return 0;
+    case OPT_PARTITION_SIZE:
+        if (size_parse(v, "--partition-size", &a->partition_bytes, e))
+            return UH_EUSAGE;
+        if (!a->partition_bytes)
+            return err_set(e, UH_EUSAGE, "--partition-size: must be positive");
+        return 0;
+    case OPT_VERBOSE: a->verbose = 1; return 0;
+    case OPT_QUIET: a->quiet = 1; return 0;
+    case OPT_HELP: a->help = 1; return 0;
+    }
+    return err_set(e, UH_EINTERNAL, "unhandled option %d", id);
+}
+
+/* Read the ROI: a .npy of nav shape (or flat), bool or integer, non-zero = selected. */
+static int roi_load(const char *path, const ds *d, uint8_t **roi, uint64_t *selected, err *e)
+{
+    npy_info info;
+    void *data;
+    int rc = npy_read_file(path, d->num_frames * 8, &info, &data, e);
+    if (rc)
+        return rc;
+    char want[128], got[128];
+    shape_format(d->nav_shape, d->nav_ndim, want, sizeof want);
+    shape_format(info.shape, info.ndim, got, sizeof got);
+    bool same = info.ndim == d->nav_ndim &&
+                !memcmp(info.shape, d->nav_shape, d->nav_ndim * sizeof *info.shape);
+    bool flat = info.ndim == 1 && info.shape[0] == d->num_frames;
+    if (!same && !flat) {
+        free(data);
+        return err_set(e, UH_EDATA, "%s: ROI shape (%s) does not match the nav shape (%s)", path,
+                       got, want);
+    }
+    if (dtype_is_float(info.dtype)) {
+        free(data);
+        return err_set(e, UH_EDATA, "%s: ROI must be bool or integer, not %s", path,
+                       dtype_name(info.dtype));
+    }
+    uint8_t *out = malloc(d->num_frames);
+    if (!out) {
+        free(data);
+        return err_set(e, UH_ENOMEM, "out of memory for the ROI");
+    }
+    size_t es = udf_dtype_size(info.dtype);
+    uint64_t n = 0;
+    for (uint64_t f = 0; f < d->num_frames; f++) {
+        const unsigned char *p = (const unsigned char *)data + f * es;
+        unsigned char any = 0;
+        for (size_t b = 0; b < es; b++)
+            any |= p[b];
+        out[f] = any != 0;
+        n += out[f];
+    }
+    free(data);
+    *roi = out;
+    *selected = n;
+    return 0;
+}
+
+static void meta_fill(udf_meta *m, const ds *d, const uint8_t *roi, uint64_t selected)
+{
+    memset(m, 0, sizeof *m);
+    m->struct_size = sizeof *m;
+    m->nav_ndim = d->nav_ndim;
+    memcpy(m->nav_shape, d->nav_shape, sizeof m->nav_shape);
+    m->sig_ndim = d->sig_ndim;
+    memcpy(m->sig_shape, d->sig_shape, sizeof m->sig_shape);
+    m->num_frames = d->num_frames;
+    m->sig_size = d->sig_size;
+    m->raw_dtype = d->dtype;
+    m->roi = roi;
+    m->selected_frames = selected;
+}
+
+static unsigned default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 1024 ? 1024 : (unsigned)n;
+}
+
+int cmd_run(int argc, char **argv, err *e)
+{
+    run_args a = {.output = "."};
+    ds *d = NULL;
+    uint8_t *roi = NULL;
+    bufset results[MAX_PLUGINS];
+    bool have_results = false;
+    int rc = cli_parse(argc, argv, run_options, run_option, &a, e);
+    if (!rc && a.help) {
+        cli_help(stdout, run_usage, run_options);
+        goto done;
+    }
+    if (!rc && !a.n_plugins)
+        rc = err_set(e, UH_EUSAGE, "no --plugin given (see udfhost run --help)");
+    if (!rc && !a.ds.path)
+        rc = err_set(e, UH_EUSAGE, "no dataset given (see udfhost run --help)");
+    for (uint32_t k = 0; k < a.n_plugins && !rc; k++)
+        rc = plugin_params_check(a.plugins[k], e);
+    if (rc)
+        goto done;
+    if (a.byte_order_given && !a.dtype_order_explicit)
+        a.ds.big_endian = a.big_endian_flag;
+    if (a.verbose)
+        plugin_log_level = 3;
+    if (a.quiet)
+        plugin_log_level = 0;
+    /* Check the output directory before the data: a long run must not fail at its end. */
+    if ((rc = results_prepare_dir(a.output, e)) || (rc = ds_open(&a.ds, &d, e)))
+        goto done;
+    uint64_t selected = d->num_frames;
+    if (a.roi_path && (rc = roi_load(a.roi_path, d, &roi, &selected, e)))
+        goto done;
+    udf_meta meta;
+    meta_fill(&meta, d, roi, selected);
+    for (uint32_t k = 0; k < a.n_plugins && !rc; k++)
+        rc = plugin_setup(a.plugins[k], &meta, e);
+    if (rc)
+        goto done;
+    run_config c = {
+        .d = d,
+        .plugins = a.plugins,
+        .n_plugins = a.n_plugins,
+        .threads = a.threads ? (unsigned)a.threads : default_threads(),
+        .roi = roi,
+        .partition_bytes = a.partition_bytes,
+    };
+    if (a.verbose)
+        fprintf(stderr, "udfhost: %s: %llu frames of %llu pixels (%s), %u threads\n", d->path,
+                (unsigned long long)d->num_frames, (unsigned long long)d->sig_size,
+                dtype_name(d->dtype), c.threads);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if ((rc = run_execute(&c, results, e)))
+        goto done;
+    have_results = true;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (a.verbose) {
+        double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+        double bytes = (double)selected * (double)d->frame_bytes;
+        fprintf(stderr, "udfhost: processed %llu frames (%.3g GB) in %.3f s, %.2f GB/s\n",
+                (unsigned long long)selected, bytes / 1e9, secs, secs > 0 ? bytes / 1e9 / secs : 0);
+    }
+    rc = results_write(d, a.plugins, results, a.n_plugins, a.output, e);
+done:
+    for (uint32_t k = 0; k < a.n_plugins; k++) {
+        if (have_results)
+            bufs_free(&results[k]);
+        plugin_cleanup(a.plugins[k]);
+        plugin_unload(a.plugins[k]);
+    }
+    free(roi);
+    ds_close(d);
+    return rc;
+}

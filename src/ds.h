@@ -1,0 +1,79 @@
+/* Datasets: one reader interface, one source file per format (ds_raw.c, ...). A dataset is
+ * num_frames frames in flat C order of nav_shape, each of sig_size pixels of one dtype. Readers
+ * hand out raw frame bytes (in the file's dtype and byte order); the runner converts them. */
+#ifndef UDFHOST_DS_H
+#define UDFHOST_DS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <udfhost/udf.h>
+
+#include "err.h"
+
+/* What the user said about the dataset (flags now, an .ini descriptor later). Zero means "not
+ * given" for every field. */
+typedef struct ds_options {
+    const char *path;
+    const char *format;       /* "raw"; NULL: detect */
+    udf_dtype dtype;          /* UDF_DTYPE_NONE: not given */
+    bool big_endian;
+    uint32_t nav_ndim;
+    uint64_t nav_shape[UDF_MAX_DIMS];
+    uint32_t sig_ndim;
+    uint64_t sig_shape[UDF_MAX_DIMS];
+    uint64_t offset;          /* bytes before the first frame */
+    uint64_t frame_header;    /* bytes before each frame */
+    uint64_t frame_footer;    /* bytes after each frame */
+} ds_options;
+
+typedef struct ds ds;
+
+typedef struct ds_reader {
+    const char *name;
+    /* Fill d's shape, dtype and byte order from o and the file, and set up d->state. On failure
+     * the reader frees what it allocated; d->path is set by the caller. */
+    int (*open)(ds *d, const ds_options *o, err *e);
+    /* Raw bytes of frames [first, first + count) (count >= 1, within the dataset): *data points at
+     * frame `first`, frame i of the run at *data + i * *stride. The bytes may live in a mapping of
+     * the file (no copy) or in `scratch` (capacity count * d->frame_bytes, may be NULL for readers
+     * that never copy). Valid until release() of these frames. Safe to call from several threads. */
+    int (*read)(ds *d, uint64_t first, uint64_t count, void *scratch, const unsigned char **data,
+                size_t *stride, err *e);
+    /* The caller is done with frames [first, first + count): a mapping may drop their pages
+     * (keeps the resident set flat on data larger than RAM). Optional. */
+    void (*release)(ds *d, uint64_t first, uint64_t count);
+    void (*close)(ds *d);
+} ds_reader;
+
+struct ds {
+    const ds_reader *reader;
+    char *path;
+    uint32_t nav_ndim;
+    uint64_t nav_shape[UDF_MAX_DIMS];
+    uint32_t sig_ndim;
+    uint64_t sig_shape[UDF_MAX_DIMS];
+    uint64_t num_frames;  /* product of nav_shape */
+    uint64_t sig_size;    /* product of sig_shape */
+    udf_dtype dtype;
+    bool big_endian;      /* byte order of the stored data */
+    size_t elem_size;
+    uint64_t frame_bytes; /* sig_size * elem_size: the pixel bytes of one frame */
+    uint64_t file_bytes;  /* size of the data file(s) */
+    void *state;          /* the reader's */
+};
+
+/* Open the dataset o->path with the reader named o->format (or detected). Returns 0 and *out, or a
+ * negative status with a message naming the file and the problem. */
+int ds_open(const ds_options *o, ds **out, err *e);
+
+/* Close and free; NULL is fine. */
+void ds_close(ds *d);
+
+/* Set d's shape fields from o's nav/sig shape and dtype, checking every product for overflow.
+ * For readers whose shapes come from flags. Returns 0 or UH_EDATA/UH_EUSAGE. */
+int ds_shape_from_options(ds *d, const ds_options *o, err *e);
+
+extern const ds_reader ds_raw_reader;
+
+#endif

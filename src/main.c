@@ -1,0 +1,77 @@
+/* udfhost: the subcommand table and the top level, which prints the one-line error and picks the
+ * exit status. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "config.h"
+#include "err.h"
+#include <udfhost/udf.h>
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv, err *e);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"run", cmd_run, "run UDF plugins over a dataset and write their results as .npy"},
+    {"plugin-info", cmd_plugin_info, "show a plugin's description and parameters"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "Usage: udfhost COMMAND [OPTIONS] [ARGS]\n"
+                 "Run user-defined reduction functions (UDF plugins) over electron-microscopy\n"
+                 "datasets, at the speed of the memory bus.\n\nCommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nOptions:\n"
+                 "  -h, --help     show this help (udfhost COMMAND --help for a command's options)\n"
+                 "  -V, --version  show the version\n"
+                 "\nExit status: 0 success, 2 usage error, 3 bad input data, 4 plugin error,\n"
+                 "5 error writing results, 6 out of memory, 70 internal error.\n"
+                 "See udfhost(1) and udfhost-sdk(3).\n");
+}
+
+/* A command's output is only complete if stdout flushed and closed cleanly (full disk, closed
+ * pipe): check it as git does. */
+static int stdout_finish(err *e)
+{
+    if (fflush(stdout) || ferror(stdout))
+        return err_sys(e, UH_EIO, errno, "write error on standard output");
+    if (fclose(stdout) && errno != EBADF)
+        return err_sys(e, UH_EIO, errno, "close failed on standard output");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    err e = {0};
+    int rc;
+    if (argc < 2) {
+        usage(stderr);
+        return err_exit_status(UH_EUSAGE);
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "-h") || !strcmp(name, "--help") || !strcmp(name, "help")) {
+        usage(stdout);
+        rc = stdout_finish(&e);
+    } else if (!strcmp(name, "-V") || !strcmp(name, "--version")) {
+        printf("udfhost %s (plugin ABI %d.%d)\n", PACKAGE_VERSION, UDF_ABI_MAJOR, UDF_ABI_MINOR);
+        rc = stdout_finish(&e);
+    } else {
+        const command *cmd = NULL;
+        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+            if (!strcmp(commands[i].name, name))
+                cmd = &commands[i];
+        if (!cmd)
+            rc = err_set(&e, UH_EUSAGE, "unknown command '%s' (see udfhost --help)", name);
+        else if (!(rc = cmd->run(argc - 2, argv + 2, &e)))
+            rc = stdout_finish(&e);
+    }
+    if (rc)
+        fprintf(stderr, "udfhost: %s\n", e.msg[0] ? e.msg : "failed");
+    return err_exit_status(rc);
+}

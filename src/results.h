@@ -1,0 +1,26 @@
+/* Writing results: every non-private buffer of every plugin as <dir>/<plugin>.<buffer>.npy, all
+ * or nothing: each is written to a temporary file in <dir>, flushed to disk, and only when every
+ * file is complete are they renamed into place. */
+#ifndef UDFHOST_RESULTS_H
+#define UDFHOST_RESULTS_H
+
+#include <stdint.h>
+
+#include "bufs.h"
+#include "ds.h"
+#include "err.h"
+#include "plugin.h"
+
+/* Create dir (and missing parents) if needed and check it is a writable directory, before any
+ * processing starts. Returns 0 or UH_EIO. */
+int results_prepare_dir(const char *dir, err *e);
+
+/* Shape of buffer i of pl in the result file: nav shape + extra (nav), sig shape + extra (sig),
+ * extra (single). Returns ndim. */
+uint32_t results_shape(const ds *d, const plugin *pl, uint32_t i, uint64_t *shape);
+
+/* Write all results; on failure no new file is left in dir and existing files are untouched. */
+int results_write(const ds *d, plugin **plugins, const bufset *results, uint32_t n_plugins,
+                  const char *dir, err *e);
+
+#endif

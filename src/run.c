@@ -1,0 +1,470 @@
+/* The runner: each partition runs on a pool worker (read -> convert -> every plugin's process
+ * hook, tile by tile), and the calling thread merges finished partitions in partition order. */
+#include "run.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "convert.h"
+#include "dtype.h"
+#include "plan.h"
+#include "pool.h"
+
+/* Tile dtypes the plugins of a run ask for: float32, float64 and the raw dtype at most. */
+#define MAX_TARGETS 3
+
+typedef struct worker {
+    void *tile[MAX_TARGETS]; /* depth x band pixels of each target dtype */
+    void *whole;             /* a whole partition, for process_partition */
+    size_t whole_cap;
+    uint64_t *nav_index;     /* flat nav index of each frame of the tile (or partition) */
+    size_t nav_cap;
+    udf_view *views;         /* the current hook's views */
+    udf_ctx ctx;
+    hook_call call;
+} worker;
+
+typedef struct runner {
+    const run_config *c;
+    ds *d;
+    plan plan;
+    uint64_t depth;      /* frames per tile */
+    uint64_t rows;       /* extent of the first sig axis */
+    uint64_t row_pixels; /* pixels per row of the first sig axis */
+    uint64_t band_rows;  /* rows per tile */
+    bool swap;           /* stored byte order differs from the host's */
+    udf_dtype targets[MAX_TARGETS];
+    uint32_t n_targets;
+    uint32_t *target_of; /* per plugin: index into targets */
+    uint32_t max_buffers;
+    bool any_tiled;      /* some plugin uses process_tile or process_frame */
+    worker *workers;
+    unsigned n_workers;
+    unsigned window;
+    bufset *ring;        /* window slots x n_plugins partition buffer sets */
+    bufset *results;
+    udf_view *merge_dest, *merge_src;
+    udf_ctx main_ctx;
+    hook_call main_call;
+    pthread_mutex_t fail_lock; /* protects fail_index and fail */
+    uint64_t fail_index;
+    err fail;
+} runner;
+
+static void record_failure(runner *r, uint64_t index, const err *e)
+{
+    pthread_mutex_lock(&r->fail_lock);
+    if (index < r->fail_index) {
+        r->fail_index = index;
+        r->fail = *e;
+    }
+    pthread_mutex_unlock(&r->fail_lock);
+}
+
+static udf_ctx *worker_ctx(worker *w, plugin *pl, const char *hook, const udf_partition *part)
+{
+    plugin_ctx_init(&w->ctx, &w->call, pl, hook);
+    w->ctx.partition = part;
+    w->ctx.buffers = w->views;
+    w->ctx.num_buffers = pl->n_buffers;
+    return &w->ctx;
+}
+
+/* Data of target t for frames raw[i * stride] (i < n), pixels [p0, p0 + np): a pointer into the
+ * raw data when no conversion is needed, else converted into buf. */
+static const void *tile_make(const runner *r, uint32_t t, const unsigned char *raw, size_t stride,
+                             uint64_t n, uint64_t p0, uint64_t np, void *buf, uint64_t *fstride)
+{
+    udf_dtype dt = r->targets[t], raw_dt = r->d->dtype;
+    size_t raw_elem = r->d->elem_size, elem = udf_dtype_size(dt);
+    if (dt == raw_dt && !r->swap && ((uintptr_t)raw | stride) % elem == 0) {
+        *fstride = stride / elem;
+        return raw + p0 * elem;
+    }
+    for (uint64_t i = 0; i < n; i++)
+        convert_run((char *)buf + i * np * elem, dt, raw + i * stride + p0 * raw_elem, raw_dt,
+                    r->swap, np);
+    *fstride = np;
+    return buf;
+}
+
+static void tile_shape(const runner *r, udf_tile *t, uint64_t row0, uint64_t nrows)
+{
+    const ds *d = r->d;
+    t->struct_size = sizeof *t;
+    t->sig_ndim = d->sig_ndim;
+    for (uint32_t k = 0; k < d->sig_ndim; k++) {
+        t->sig_origin[k] = 0;
+        t->sig_shape[k] = d->sig_shape[k];
+    }
+    t->sig_origin[0] = row0;
+    t->sig_shape[0] = nrows;
+    t->sig_start = row0 * r->row_pixels;
+    t->sig_count = nrows * r->row_pixels;
+}
+
+/* The tile and frame hooks over all selected frames of one partition. */
+static int run_tiles(runner *r, worker *w, const udf_partition *part, bufset *sets, err *e)
+{
+    const run_config *c = r->c;
+    ds *d = r->d;
+    uint64_t f = part->frame_start, end = part->frame_start + part->frame_count, item = 0;
+    while (f < end) {
+        uint64_t n = 1;
+        if (c->roi) {
+            while (f < end && !c->roi[f])
+                f++;
+            if (f == end)
+                break;
+            while (n < r->depth && f + n < end && c->roi[f + n])
+                n++;
+        } else {
+            n = end - f < r->depth ? end - f : r->depth;
+        }
+        const unsigned char *raw;
+        size_t stride;
+        int rc = d->reader->read(d, f, n, NULL, &raw, &stride, e);
+        if (rc)
+            return rc;
+        for (uint64_t i = 0; i < n; i++)
+            w->nav_index[i] = f + i;
+        for (uint64_t row0 = 0; row0 < r->rows; row0 += r->band_rows) {
+            uint64_t nrows = r->rows - row0 < r->band_rows ? r->rows - row0 : r->band_rows;
+            udf_tile tile;
+            tile_shape(r, &tile, row0, nrows);
+            tile.nav_index = w->nav_index;
+            tile.item_start = item;
+            tile.depth = n;
+            const void *data[MAX_TARGETS];
+            uint64_t fstride[MAX_TARGETS];
+            for (uint32_t t = 0; t < r->n_targets; t++)
+                data[t] = tile_make(r, t, raw, stride, n, tile.sig_start, tile.sig_count,
+                                    w->tile[t], &fstride[t]);
+            for (uint32_t k = 0; k < c->n_plugins; k++) {
+                plugin *pl = c->plugins[k];
+                uint32_t t = r->target_of[k];
+                if (pl->method == PLUGIN_PROCESS_TILE) {
+                    tile.data = data[t];
+                    tile.frame_stride = fstride[t];
+                    bufs_views_tile(&sets[k], w->views, item, n, tile.sig_start, tile.sig_count);
+                    udf_ctx *ctx = worker_ctx(w, pl, "process_tile", part);
+                    if ((rc = pl->desc.process_tile(ctx, &tile)))
+                        return plugin_hook_failed(&w->call, rc, (int64_t)part->index, e);
+                } else if (pl->method == PLUGIN_PROCESS_FRAME) {
+                    /* Bands are never cut when a process_frame plugin runs. */
+                    size_t elem = udf_dtype_size(r->targets[t]);
+                    udf_tile one = tile;
+                    one.depth = 1;
+                    one.frame_stride = fstride[t];
+                    for (uint64_t i = 0; i < n; i++) {
+                        one.data = (const char *)data[t] + i * fstride[t] * elem;
+                        one.nav_index = w->nav_index + i;
+                        one.item_start = item + i;
+                        bufs_views_tile(&sets[k], w->views, item + i, 1, 0, d->sig_size);
+                        udf_ctx *ctx = worker_ctx(w, pl, "process_frame", part);
+                        if ((rc = pl->desc.process_frame(ctx, &one)))
+                            return plugin_hook_failed(&w->call, rc, (int64_t)part->index, e);
+                    }
+                }
+            }
+        }
+        item += n;
+        f += n;
+    }
+    return 0;
+}
+
+static int grow(void **buf, size_t *cap, size_t need, err *e)
+{
+    if (need <= *cap)
+        return 0;
+    void *p = realloc(*buf, need);
+    if (!p)
+        return err_set(e, UH_ENOMEM, "out of memory for a partition buffer (%.1f MiB)",
+                       need / 1048576.0);
+    *buf = p;
+    *cap = need;
+    return 0;
+}
+
+/* process_partition for plugin k: all selected frames converted into one buffer. */
+static int run_whole(runner *r, worker *w, uint32_t k, const udf_partition *part, bufset *set,
+                     err *e)
+{
+    const run_config *c = r->c;
+    ds *d = r->d;
+    plugin *pl = c->plugins[k];
+    udf_dtype dt = pl->meta.input_dtype;
+    size_t elem = udf_dtype_size(dt);
+    size_t nav_cap_bytes = w->nav_cap * sizeof *w->nav_index;
+    int rc = grow(&w->whole, &w->whole_cap, part->selected * d->sig_size * elem, e);
+    if (!rc)
+        rc = grow((void **)&w->nav_index, &nav_cap_bytes, part->selected * sizeof *w->nav_index, e);
+    if (rc)
+        return rc;
+    w->nav_cap = nav_cap_bytes / sizeof *w->nav_index;
+    uint64_t item = 0;
+    for (uint64_t f = part->frame_start; f < part->frame_start + part->frame_count; f++) {
+        if (c->roi && !c->roi[f])
+            continue;
+        const unsigned char *raw;
+        size_t stride;
+        if ((rc = d->reader->read(d, f, 1, NULL, &raw, &stride, e)))
+            return rc;
+        convert_run((char *)w->whole + item * d->sig_size * elem, dt, raw, d->dtype, r->swap,
+                    d->sig_size);
+        w->nav_index[item++] = f;
+    }
+    udf_tile all;
+    tile_shape(r, &all, 0, r->rows);
+    all.data = w->whole;
+    all.depth = part->selected;
+    all.frame_stride = d->sig_size;
+    all.nav_index = w->nav_index;
+    all.item_start = 0;
+    bufs_views_tile(set, w->views, 0, part->selected, 0, d->sig_size);
+    udf_ctx *ctx = worker_ctx(w, pl, "process_partition", part);
+    if ((rc = pl->desc.process_partition(ctx, &all)))
+        return plugin_hook_failed(&w->call, rc, (int64_t)part->index, e);
+    return 0;
+}
+
+static int run_partition(runner *r, worker *w, const udf_partition *part, bufset *sets, err *e)
+{
+    const run_config *c = r->c;
+    int rc;
+    for (uint32_t k = 0; k < c->n_plugins; k++) {
+        plugin *pl = c->plugins[k];
+        if (!pl->desc.preprocess)
+            continue;
+        bufs_views_tile(&sets[k], w->views, 0, part->selected, 0, r->d->sig_size);
+        udf_ctx *ctx = worker_ctx(w, pl, "preprocess", part);
+        if ((rc = pl->desc.preprocess(ctx)))
+            return plugin_hook_failed(&w->call, rc, (int64_t)part->index, e);
+    }
+    if (r->any_tiled && (rc = run_tiles(r, w, part, sets, e)))
+        return rc;
+    for (uint32_t k = 0; k < c->n_plugins; k++)
+        if (c->plugins[k]->method == PLUGIN_PROCESS_PARTITION &&
+            (rc = run_whole(r, w, k, part, &sets[k], e)))
+            return rc;
+    for (uint32_t k = 0; k < c->n_plugins; k++) {
+        plugin *pl = c->plugins[k];
+        if (!pl->desc.postprocess)
+            continue;
+        bufs_views_tile(&sets[k], w->views, 0, part->selected, 0, r->d->sig_size);
+        udf_ctx *ctx = worker_ctx(w, pl, "postprocess", part);
+        if ((rc = pl->desc.postprocess(ctx)))
+            return plugin_hook_failed(&w->call, rc, (int64_t)part->index, e);
+    }
+    return 0;
+}
+
+static bufset *ring_slot(runner *r, uint64_t index)
+{
+    return &r->ring[(index % r->window) * r->c->n_plugins];
+}
+
+static udf_partition part_info(uint64_t index, const plan_part *pp)
+{
+    udf_partition part = {
+        .struct_size = sizeof part,
+        .index = index,
+        .frame_start = pp->frame_start,
+        .frame_count = pp->frame_count,
+        .selected = pp->selected,
+    };
+    return part;
+}
+
+static int job(void *arg, unsigned worker_id, uint64_t index)
+{
+    runner *r = arg;
+    const run_config *c = r->c;
+    const plan_part *pp = &r->plan.parts[index];
+    if (!pp->selected)
+        return 0;
+    bufset *sets = ring_slot(r, index);
+    udf_partition part = part_info(index, pp);
+    err e = {0};
+    int rc = 0;
+    for (uint32_t k = 0; k < c->n_plugins && !rc; k++)
+        rc = bufs_alloc(c->plugins[k], &sets[k], pp->selected, r->d->sig_size, false, &e);
+    if (!rc)
+        rc = run_partition(r, &r->workers[worker_id], &part, sets, &e);
+    if (r->d->reader->release)
+        r->d->reader->release(r->d, pp->frame_start, pp->frame_count);
+    if (rc) {
+        for (uint32_t k = 0; k < c->n_plugins; k++)
+            bufs_free(&sets[k]);
+        record_failure(r, index, &e);
+    }
+    return rc;
+}
+
+static int consume(void *arg, uint64_t index)
+{
+    runner *r = arg;
+    const run_config *c = r->c;
+    const plan_part *pp = &r->plan.parts[index];
+    bufset *sets = ring_slot(r, index);
+    int rc = 0;
+    for (uint32_t k = 0; k < c->n_plugins; k++) {
+        plugin *pl = c->plugins[k];
+        if (!rc && pp->selected) {
+            bufs_place_nav(&r->results[k], &sets[k], pp->frame_start, pp->frame_count, c->roi);
+            if (pl->desc.merge) {
+                bufs_views_merge(&r->results[k], r->merge_dest);
+                bufs_views_merge(&sets[k], r->merge_src);
+                plugin_ctx_init(&r->main_ctx, &r->main_call, pl, "merge");
+                udf_partition part = part_info(index, pp);
+                r->main_ctx.partition = &part;
+                r->main_ctx.buffers = r->merge_dest;
+                r->main_ctx.num_buffers = pl->n_buffers;
+                rc = pl->desc.merge(&r->main_ctx, r->merge_dest, r->merge_src);
+                if (rc) {
+                    err e;
+                    rc = plugin_hook_failed(&r->main_call, rc, (int64_t)index, &e);
+                    record_failure(r, index, &e);
+                }
+            }
+        }
+        bufs_free(&sets[k]);
+    }
+    return rc;
+}
+
+/* Tile geometry and conversion targets for the run's plugins. */
+static void runner_plan_tiles(runner *r)
+{
+    const run_config *c = r->c;
+    const ds *d = r->d;
+    bool full_frames = false;
+    uint64_t preferred = 0;
+    size_t widest = 1;
+    for (uint32_t k = 0; k < c->n_plugins; k++) {
+        const plugin *pl = c->plugins[k];
+        udf_dtype dt = pl->meta.input_dtype;
+        uint32_t t = 0;
+        while (t < r->n_targets && r->targets[t] != dt)
+            t++;
+        if (t == r->n_targets)
+            r->targets[r->n_targets++] = dt;
+        r->target_of[k] = t;
+        if (pl->n_buffers > r->max_buffers)
+            r->max_buffers = pl->n_buffers;
+        if (pl->method == PLUGIN_PROCESS_PARTITION)
+            continue;
+        r->any_tiled = true;
+        if (pl->method == PLUGIN_PROCESS_FRAME || (pl->desc.tiling & UDF_TILE_FULL_FRAMES))
+            full_frames = true;
+        if (pl->desc.tile_depth && (!preferred || pl->desc.tile_depth < preferred))
+            preferred = pl->desc.tile_depth;
+        if (udf_dtype_size(dt) > widest)
+            widest = udf_dtype_size(dt);
+    }
+    r->rows = d->sig_shape[0];
+    r->row_pixels = d->sig_size / r->rows;
+    plan_tiles(d->sig_size, r->rows, widest, preferred, full_frames, &r->depth, &r->band_rows);
+    r->swap = d->elem_size > 1 && d->big_endian != host_is_big_endian();
+}
+
+static void runner_free(runner *r)
+{
+    if (r->workers)
+        for (unsigned i = 0; i < r->n_workers; i++) {
+            worker *w = &r->workers[i];
+            for (uint32_t t = 0; t < MAX_TARGETS; t++)
+                free(w->tile[t]);
+            free(w->whole);
+            free(w->nav_index);
+            free(w->views);
+        }
+    free(r->workers);
+    if (r->ring)
+        for (size_t i = 0; i < (size_t)r->window * r->c->n_plugins; i++)
+            bufs_free(&r->ring[i]);
+    free(r->ring);
+    free(r->merge_dest);
+    free(r->merge_src);
+    free(r->target_of);
+    plan_free(&r->plan);
+    pthread_mutex_destroy(&r->fail_lock);
+}
+
+static int runner_init(runner *r, const run_config *c, err *e)
+{
+    const ds *d = c->d;
+    int rc = plan_partitions(d->num_frames, d->frame_bytes, c->partition_bytes, c->roi, &r->plan, e);
+    if (rc)
+        return rc;
+    if (!(r->target_of = calloc(c->n_plugins, sizeof *r->target_of)))
+        return err_set(e, UH_ENOMEM, "out of memory");
+    runner_plan_tiles(r);
+    r->n_workers = c->threads;
+    r->window = 2 * c->threads;
+    r->workers = calloc(r->n_workers, sizeof *r->workers);
+    r->ring = calloc((size_t)r->window * c->n_plugins, sizeof *r->ring);
+    r->merge_dest = calloc(r->max_buffers + 1, sizeof *r->merge_dest);
+    r->merge_src = calloc(r->max_buffers + 1, sizeof *r->merge_src);
+    if (!r->workers || !r->ring || !r->merge_dest || !r->merge_src)
+        return err_set(e, UH_ENOMEM, "out of memory");
+    uint64_t band_pixels = r->band_rows * r->row_pixels;
+    for (unsigned i = 0; i < r->n_workers; i++) {
+        worker *w = &r->workers[i];
+        w->views = calloc(r->max_buffers + 1, sizeof *w->views);
+        w->nav_cap = r->depth;
+        w->nav_index = calloc(w->nav_cap, sizeof *w->nav_index);
+        if (!w->views || !w->nav_index)
+            return err_set(e, UH_ENOMEM, "out of memory");
+        for (uint32_t t = 0; t < r->n_targets && r->any_tiled; t++) {
+            size_t bytes = r->depth * band_pixels * udf_dtype_size(r->targets[t]);
+            if (!(w->tile[t] = aligned_alloc(64, (bytes + 63) & ~(size_t)63)))
+                return err_set(e, UH_ENOMEM, "out of memory for tile buffers");
+        }
+    }
+    return 0;
+}
+
+int run_execute(const run_config *c, bufset *results, err *e)
+{
+    runner r = {.c = c, .d = c->d, .results = results, .fail_index = UINT64_MAX};
+    pthread_mutex_init(&r.fail_lock, NULL);
+    memset(results, 0, c->n_plugins * sizeof *results);
+    int rc = runner_init(&r, c, e);
+    for (uint32_t k = 0; k < c->n_plugins && !rc; k++) {
+        rc = bufs_alloc(c->plugins[k], &results[k], c->d->num_frames, c->d->sig_size, true, e);
+        if (!rc)
+            bufs_fill_unselected(&results[k], c->roi, c->d->num_frames);
+    }
+    pool *p = NULL;
+    if (!rc && !(p = pool_create(c->threads)))
+        rc = err_set(e, UH_ENOMEM, "cannot start %u worker threads", c->threads);
+    if (!rc) {
+        rc = pool_run(p, r.plan.count, r.window, job, consume, &r);
+        if (rc && r.fail_index != UINT64_MAX) {
+            *e = r.fail;
+            rc = e->code;
+        } else if (rc)
+            err_set(e, rc, "processing failed (status %d)", rc);
+    }
+    pool_destroy(p);
+    for (uint32_t k = 0; k < c->n_plugins && !rc; k++) {
+        plugin *pl = c->plugins[k];
+        if (!pl->desc.get_results)
+            continue;
+        plugin_ctx_init(&r.main_ctx, &r.main_call, pl, "get_results");
+        r.main_ctx.buffers = results[k].views;
+        r.main_ctx.num_buffers = results[k].n;
+        if ((rc = pl->desc.get_results(&r.main_ctx)))
+            rc = plugin_hook_failed(&r.main_call, rc, -1, e);
+        /* get_results computes every frame; outside the ROI the result stays NaN or 0. */
+        bufs_fill_unselected(&results[k], c->roi, c->d->num_frames);
+    }
+    if (rc)
+        for (uint32_t k = 0; k < c->n_plugins; k++)
+            bufs_free(&results[k]);
+    runner_free(&r);
+    return rc;
+}

@@ -1,0 +1,6 @@
+/* Test fixture: a shared object that is not a udfhost plugin (no entry point). */
+int not_a_plugin(void);
+int not_a_plugin(void)
+{
+    return 42;
+}
