@@ -196,6 +196,36 @@ static int roi_load(const char *path, const ds *d, uint8_t **roi, uint64_t *sele
     return 0;
 }
 
+/* When every plugin asked for only some frames (select_frames), process only their union, within
+ * the ROI; the plugins' meta then shows the narrowed ROI. */
+static int narrow_to_wanted(plugin **plugins, uint32_t n, const ds *d, uint8_t **roi,
+                            uint64_t *selected, err *e)
+{
+    for (uint32_t k = 0; k < n; k++)
+        if (!plugins[k]->wanted)
+            return 0;
+    uint8_t *mask = calloc(d->num_frames, 1);
+    if (!mask)
+        return err_set(e, UH_ENOMEM, "out of memory for the frame selection");
+    for (uint32_t k = 0; k < n; k++)
+        for (uint64_t i = 0; i < plugins[k]->n_wanted; i++)
+            mask[plugins[k]->wanted[i]] = 1;
+    uint64_t count = 0;
+    for (uint64_t f = 0; f < d->num_frames; f++) {
+        if (*roi && !(*roi)[f])
+            mask[f] = 0;
+        count += mask[f];
+    }
+    free(*roi);
+    *roi = mask;
+    *selected = count;
+    for (uint32_t k = 0; k < n; k++) {
+        plugins[k]->meta.roi = mask;
+        plugins[k]->meta.selected_frames = count;
+    }
+    return 0;
+}
+
 static void meta_fill(udf_meta *m, const ds *d, const uint8_t *roi, uint64_t selected)
 {
     memset(m, 0, sizeof *m);
@@ -253,7 +283,7 @@ int cmd_run(int argc, char **argv, err *e)
     meta_fill(&meta, d, roi, selected);
     for (uint32_t k = 0; k < a.n_plugins && !rc; k++)
         rc = plugin_setup(a.plugins[k], &meta, e);
-    if (rc)
+    if (rc || (rc = narrow_to_wanted(a.plugins, a.n_plugins, d, &roi, &selected, e)))
         goto done;
     run_config c = {
         .d = d,

@@ -11,6 +11,9 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "convert.h"
+#include "dtype.h"
+#include "npy.h"
 #include "param.h"
 
 const char *plugin_install_dir(void)
@@ -192,6 +195,7 @@ void plugin_unload(plugin *pl)
         free(pl->given[i].value);
     free(pl->given);
     free(pl->buffers);
+    free(pl->wanted);
     if (pl->handle)
         dlclose(pl->handle);
     free(pl->path);
@@ -366,6 +370,83 @@ static int host_declare_buffer(udf_ctx *ctx, const udf_buffer_decl *d)
     return UDF_OK;
 }
 
+/* Arrays a plugin may load: 4 GiB is far beyond any mask stack or reference frame. */
+#define LOAD_ARRAY_MAX ((uint64_t)4 << 30)
+
+static int host_load_array(udf_ctx *ctx, const char *path, udf_dtype dtype, uint32_t *ndim,
+                           uint64_t *shape, void **data)
+{
+    *data = NULL;
+    if (dtype != UDF_F32 && dtype != UDF_F64) {
+        host_error(ctx, "load_array: dtype must be float32 or float64");
+        return UDF_ERR_PARAM;
+    }
+    npy_info info;
+    void *raw;
+    err e = {0};
+    if (npy_read_file(path, LOAD_ARRAY_MAX, &info, &raw, &e)) {
+        host_error(ctx, "%s", e.msg);
+        return e.code == UH_ENOMEM ? UDF_ERR_NOMEM : UDF_ERR_PARAM;
+    }
+    if (info.ndim > UDF_MAX_DIMS) {
+        free(raw);
+        host_error(ctx, "%s: %u dimensions, at most %d are supported", path, info.ndim,
+                   UDF_MAX_DIMS);
+        return UDF_ERR_PARAM;
+    }
+    uint64_t n = 1;
+    for (uint32_t i = 0; i < info.ndim; i++)
+        n *= info.shape[i]; /* npy_read_file checked the product */
+    void *out = malloc(n ? n * udf_dtype_size(dtype) : 1);
+    if (!out) {
+        free(raw);
+        host_error(ctx, "%s: out of memory", path);
+        return UDF_ERR_NOMEM;
+    }
+    udf_dtype from = info.dtype == UDF_BOOL ? UDF_U8 : info.dtype; /* bool is one byte of 0/1 */
+    if (!convert_run(out, dtype, raw, from, false, n)) {
+        free(raw);
+        free(out);
+        host_error(ctx, "%s: cannot convert %s", path, dtype_name(info.dtype));
+        return UDF_ERR_PARAM;
+    }
+    free(raw);
+    *ndim = info.ndim;
+    memcpy(shape, info.shape, info.ndim * sizeof *shape);
+    *data = out;
+    return UDF_OK;
+}
+
+static int host_select_frames(udf_ctx *ctx, const uint64_t *flat, uint64_t n)
+{
+    hook_call *call = ctx->host_private;
+    plugin *pl = call->pl;
+    if (strcmp(call->hook, "init_task")) {
+        host_error(ctx, "select_frames may only be called in init_task");
+        return UDF_ERR;
+    }
+    if (n == 0 || n > pl->meta.num_frames) {
+        host_error(ctx, "select_frames: %llu frames asked for, the dataset has %llu",
+                   (unsigned long long)n, (unsigned long long)pl->meta.num_frames);
+        return UDF_ERR_RANGE;
+    }
+    for (uint64_t i = 0; i < n; i++)
+        if (flat[i] >= pl->meta.num_frames) {
+            host_error(ctx, "select_frames: frame %llu is beyond the %llu frames of the dataset",
+                       (unsigned long long)flat[i], (unsigned long long)pl->meta.num_frames);
+            return UDF_ERR_RANGE;
+        }
+    uint64_t *w = realloc(pl->wanted, n * sizeof *w);
+    if (!w) {
+        host_error(ctx, "out of memory");
+        return UDF_ERR_NOMEM;
+    }
+    memcpy(w, flat, n * sizeof *w);
+    pl->wanted = w;
+    pl->n_wanted = n;
+    return UDF_OK;
+}
+
 static const void *host_get_extension(udf_ctx *ctx, const char *id)
 {
     (void)ctx;
@@ -389,4 +470,6 @@ const udf_host plugin_host_services = {
     .param_doubles = param_doubles,
     .param_given = param_given,
     .get_extension = host_get_extension,
+    .load_array = host_load_array,
+    .select_frames = host_select_frames,
 };

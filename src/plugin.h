@@ -45,6 +45,8 @@ typedef struct plugin {
     udf_meta meta;               /* the dataset as this plugin sees it (input_dtype is its own) */
     void *task_data;             /* from init_task */
     bool task_ready;             /* init_task succeeded (or there is none): cleanup is due */
+    uint64_t *wanted;            /* frames asked for with select_frames, or NULL: all */
+    uint64_t n_wanted;
 } plugin;
 
 /* Per-hook-call record behind udf_ctx.host_private: which plugin, which hook, and the message the

@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 #define UDF_ABI_MAJOR 1
-#define UDF_ABI_MINOR 0
+#define UDF_ABI_MINOR 1
 
 /* The only symbol a plugin exports. Its name carries the ABI major. */
 #define UDF_ENTRY_NAME "udf_plugin_entry_v1"
@@ -315,6 +315,26 @@ struct udf_host {
     /* Optional services by revisioned id ("udfhost.aux/1"); NULL when the host has none. The
      * returned table lives for the whole run. */
     const void *(*get_extension)(udf_ctx *ctx, const char *id);
+
+    /* --- ABI 1.1 (check with UDF_HAS_FIELD(ctx->host, udf_host, load_array)) --- */
+
+    /* Read a whole array file for the plugin's own use (masks, reference frames, coordinates):
+     * NumPy .npy of any version, byte order and numeric dtype, C order. The values are converted
+     * to `dtype` (UDF_F32 or UDF_F64) in native byte order. Stores the number of dimensions in
+     * *ndim (0 to UDF_MAX_DIMS), the shape in shape[0..*ndim), and the data in *data, which the
+     * plugin releases with free(). On failure (missing or malformed file, more than UDF_MAX_DIMS
+     * dimensions, Fortran order, over 4 GiB) the host has already reported a message naming the
+     * file through error(), and the hook only returns the status (UDF_ERR_PARAM, UDF_ERR_NOMEM). */
+    int (*load_array)(udf_ctx *ctx, const char *path, udf_dtype dtype, uint32_t *ndim,
+                      uint64_t *shape, void **data);
+
+    /* [init_task only] The plugin needs only these frames (flat nav indices, any order, n >= 1).
+     * When every plugin of the run says so, the host reads only the union of their frames (within
+     * the ROI, if one is given): picking one frame from a terabyte touches one frame. Otherwise all
+     * frames are passed. Either way a plugin may see frames it did not ask for and must ignore
+     * them. From preprocess on, meta->roi and meta->selected_frames describe the frames the run
+     * really processes. UDF_ERR_RANGE for an index >= num_frames. */
+    int (*select_frames)(udf_ctx *ctx, const uint64_t *flat, uint64_t n);
 };
 
 /* True when the struct s (with a struct_size first member) is large enough to hold `field`. */
