@@ -229,7 +229,7 @@ int plugin_hook_failed(const hook_call *call, int status, int64_t partition, err
                    call->hook, where, call->has_msg ? call->msg : "no message given", status);
 }
 
-int plugin_setup(plugin *pl, const udf_meta *meta, err *e)
+int plugin_declare(plugin *pl, const udf_meta *meta, err *e)
 {
     pl->meta = *meta;
     udf_dtype want = pl->desc.input_dtype;
@@ -253,6 +253,16 @@ int plugin_setup(plugin *pl, const udf_meta *meta, err *e)
         return err_set(e, UH_EPLUGIN,
                        "plugin %s: declares sig or single buffers but has no merge hook",
                        pl->desc.name);
+    return 0;
+}
+
+int plugin_setup(plugin *pl, const udf_meta *meta, err *e)
+{
+    int rc = plugin_declare(pl, meta, e);
+    if (rc)
+        return rc;
+    udf_ctx ctx;
+    hook_call call;
     if (pl->desc.init_task) {
         plugin_ctx_init(&ctx, &call, pl, "init_task");
         void *task = NULL;

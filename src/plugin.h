@@ -81,6 +81,10 @@ int plugin_params_check(const plugin *pl, err *e);
 /* Set up a udf_ctx for a hook call of pl with `call` as its private record. */
 void plugin_ctx_init(udf_ctx *ctx, hook_call *call, plugin *pl, const char *hook);
 
+/* Run declare_buffers alone (plugin-info; plugin_setup's first step): sets pl->meta from meta
+ * with the plugin's input_dtype, collects and checks the declarations. */
+int plugin_declare(plugin *pl, const udf_meta *meta, err *e);
+
 /* Run declare_buffers and init_task on the main thread, after the dataset is known (meta filled
  * except input_dtype, which this sets). Checks the declarations (a merge hook exists when sig or
  * single buffers need merging). UH_EPLUGIN with "plugin NAME: ..." on failure. */

@@ -10,6 +10,7 @@ from udfhost_test import main, run
 SRCDIR = os.environ["UDFHOST_SRCDIR"]
 MAN1 = os.path.join(SRCDIR, "man", "udfhost.1")
 MAN3 = os.path.join(SRCDIR, "man", "udfhost-sdk.3")
+MAN7 = os.path.join(SRCDIR, "man", "udfhost-plugins.7")
 
 # Each command's help and the man page section that documents its options.
 HELPS = [
@@ -170,7 +171,7 @@ def test_mandoc_lint(tmp):
     if not mandoc:
         print("note: mandoc not found, lint not run (apt-get install mandoc)")
         return
-    for page in (MAN1, MAN3):
+    for page in (MAN1, MAN3, MAN7):
         p = subprocess.run([mandoc, "-T", "lint", "-W", "warning", page], capture_output=True,
                            text=True)
         assert p.returncode == 0 and not p.stdout and not p.stderr, \
@@ -178,6 +179,31 @@ def test_mandoc_lint(tmp):
                                                             p.stderr)
 
 
+def test_every_bundled_plugin_documented(tmp):
+    """Each bundled plugin has a section in udfhost-plugins(7) that names all its parameters."""
+    plugin_dir = os.environ["UDFHOST_PLUGIN_PATH"].split(":")[0]
+    names = sorted(f[:-3] for f in os.listdir(plugin_dir) if f.endswith(".so"))
+    assert "sum" in names, "no bundled plugins found in %s" % plugin_dir
+    sections = {}
+    current = None
+    for line in open(MAN7, encoding="utf-8"):
+        if line.startswith(".SS "):
+            current = line[4:].strip()
+            sections[current] = ""
+        elif line.startswith(".SH "):
+            current = None
+        elif current:
+            sections[current] += unescape(line)
+    for name in names:
+        assert name in sections, "%s: no section .SS %s" % (MAN7, name)
+        out, _ = run(["plugin-info", name])
+        listed = out.split("\nparameters:", 1)[1].split("\nbuffers:", 1)[0]
+        params = re.findall(r"^  (\w+) \(", listed, re.M)
+        for param in params:
+            assert re.search(r"\b%s\b" % param, sections[name]), \
+                "%s: section %s does not document parameter %s" % (MAN7, name, param)
+
+
 if __name__ == "__main__":
     main([test_every_option_in_the_page, test_options_documented_per_command, test_exit_statuses,
-          test_mandoc_lint])
+          test_mandoc_lint, test_every_bundled_plugin_documented])

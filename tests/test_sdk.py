@@ -320,7 +320,11 @@ def test_plugin_info(tmp):
     assert lines[i + 1] == "  dtype (choice: float32|float64) default float32", \
         "sum's dtype parameter: %r" % lines[i + 1:]
     assert lines[i + 2].strip(), "sum's dtype parameter has no help line"
-    assert len(lines) == i + 3, "sum has one parameter:\n" + stdout
+    assert lines[i + 3] == "buffers:", "sum has one parameter:\n" + stdout
+    # The buffers sum declares with the default dtype: its private int64 accumulator (uint16
+    # data) and the result.
+    assert lines[i + 4:] == ["  acc (sig, int64, private: not written)",
+                             "  intensity (sig, float32, result)"], stdout
 
     # A plugin that does not exist: a usage error, one line, nothing on stdout.
     stdout, stderr = run(["plugin-info", os.path.join(tmp, "nope.so")], expect=2)
