@@ -76,6 +76,21 @@ void cli_help(FILE *out, const char *usage, const cli_option *opts)
         snprintf(left, sizeof left, "%c%c%s--%s%s%s", opts->short_name ? '-' : ' ',
                  opts->short_name ? opts->short_name : ' ', opts->short_name ? ", " : "  ",
                  opts->long_name, opts->arg ? " " : "", opts->arg ? opts->arg : "");
-        fprintf(out, "  %-28s %s\n", left, opts->help);
+        /* Help text starts in column 32 and wraps at 100; a long option gets a line of its own. */
+        if (strlen(left) > 28)
+            fprintf(out, "  %s\n%31s", left, "");
+        else
+            fprintf(out, "  %-28s ", left);
+        const char *h = opts->help;
+        while (strlen(h) > 68) {
+            int cut = 68;
+            while (cut > 0 && h[cut] != ' ')
+                cut--;
+            if (!cut)
+                break;
+            fprintf(out, "%.*s\n%31s", cut, h, "");
+            h += cut + 1;
+        }
+        fprintf(out, "%s\n", h);
     }
 }

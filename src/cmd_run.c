@@ -27,6 +27,9 @@ enum {
     OPT_FRAME_HEADER,
     OPT_FRAME_FOOTER,
     OPT_ROI,
+    OPT_DARK,
+    OPT_GAIN,
+    OPT_EXCLUDED,
     OPT_THREADS,
     OPT_OUTPUT,
     OPT_PARTITION_SIZE,
@@ -47,6 +50,9 @@ static const cli_option run_options[] = {
     {"frame-header", 0, "BYTES", "bytes to skip before each frame (default 0)", OPT_FRAME_HEADER},
     {"frame-footer", 0, "BYTES", "bytes to skip after each frame (default 0)", OPT_FRAME_FOOTER},
     {"roi", 0, "FILE.npy", "process only the frames where this nav-shaped mask is non-zero", OPT_ROI},
+    {"dark", 0, "FILE.npy", "dark frame (sig shape) subtracted from every frame", OPT_DARK},
+    {"gain", 0, "FILE.npy", "gain map (sig shape) every frame is multiplied with, after --dark", OPT_GAIN},
+    {"excluded-pixels", 0, "FILE.npy", "pixels replaced by the mean of their neighbours: a sig-shaped mask or (K, sig dims) coordinates", OPT_EXCLUDED},
     {"threads", 't', "N", "worker threads (default: one per core)", OPT_THREADS},
     {"output", 'o', "DIR", "directory for <plugin>.<buffer>.npy (default: .)", OPT_OUTPUT},
     {"partition-size", 0, "SIZE", "largest partition in bytes of input, e.g. 64M (default 32M)", OPT_PARTITION_SIZE},
@@ -68,6 +74,7 @@ typedef struct run_args {
     plugin *plugins[MAX_PLUGINS];
     uint32_t n_plugins;
     const char *roi_path;
+    const char *dark_path, *gain_path, *excluded_path;
     const char *output;
     uint64_t threads;
     uint64_t partition_bytes;
@@ -133,6 +140,9 @@ static int run_option(void *state, int id, const char *v, err *e)
     case OPT_FRAME_HEADER: return uint_parse(v, "--frame-header", UINT32_MAX, &a->ds.frame_header, e);
     case OPT_FRAME_FOOTER: return uint_parse(v, "--frame-footer", UINT32_MAX, &a->ds.frame_footer, e);
     case OPT_ROI: a->roi_path = v; return 0;
+    case OPT_DARK: a->dark_path = v; return 0;
+    case OPT_GAIN: a->gain_path = v; return 0;
+    case OPT_EXCLUDED: a->excluded_path = v; return 0;
     case OPT_THREADS:
         if (uint_parse(v, "--threads", 1024, &a->threads, e) || !a->threads)
             return err_set(e, UH_EUSAGE, "--threads: '%s' is not a number from 1 to 1024", v);
@@ -252,6 +262,7 @@ int cmd_run(int argc, char **argv, err *e)
     run_args a = {.output = "."};
     ds *d = NULL;
     uint8_t *roi = NULL;
+    corrections corr = {0};
     bufset results[MAX_PLUGINS];
     bool have_results = false;
     int rc = cli_parse(argc, argv, run_options, run_option, &a, e);
@@ -279,8 +290,12 @@ int cmd_run(int argc, char **argv, err *e)
     uint64_t selected = d->num_frames;
     if (a.roi_path && (rc = roi_load(a.roi_path, d, &roi, &selected, e)))
         goto done;
+    if ((rc = corr_load(&corr, d, a.dark_path, a.gain_path, a.excluded_path, e)))
+        goto done;
     udf_meta meta;
     meta_fill(&meta, d, roi, selected);
+    if (corr.active)
+        meta.raw_dtype = corr_dtype(d->dtype);
     for (uint32_t k = 0; k < a.n_plugins && !rc; k++)
         rc = plugin_setup(a.plugins[k], &meta, e);
     if (rc || (rc = narrow_to_wanted(a.plugins, a.n_plugins, d, &roi, &selected, e)))
@@ -292,6 +307,7 @@ int cmd_run(int argc, char **argv, err *e)
         .threads = a.threads ? (unsigned)a.threads : default_threads(),
         .roi = roi,
         .partition_bytes = a.partition_bytes,
+        .corr = &corr,
     };
     if (a.verbose)
         fprintf(stderr, "udfhost: %s: %llu frames of %llu pixels (%s), %u threads\n", d->path,
@@ -318,6 +334,7 @@ done:
         plugin_unload(a.plugins[k]);
     }
     free(roi);
+    corr_free(&corr);
     ds_close(d);
     return rc;
 }

@@ -454,6 +454,31 @@ static void swap_bytes(unsigned char *p, uint64_t count, size_t elem)
     }
 }
 
+/* The elements of a Fortran-order array (first index fastest) rearranged into C order. Walks
+ * the source in order and keeps the C offset of the current index up to date. */
+static unsigned char *to_c_order(const unsigned char *src, const npy_info *inf, size_t elem)
+{
+    unsigned char *dst = malloc((size_t)inf->data_bytes);
+    if (!dst)
+        return NULL;
+    uint64_t cstride[NPY_MAX_DIMS], idx[NPY_MAX_DIMS] = {0};
+    cstride[inf->ndim - 1] = 1;
+    for (uint32_t k = inf->ndim - 1; k-- > 0;)
+        cstride[k] = cstride[k + 1] * inf->shape[k + 1];
+    uint64_t n = inf->data_bytes / elem, off = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        memcpy(dst + off * elem, src + i * elem, elem);
+        for (uint32_t k = 0; k < inf->ndim; k++) {
+            off += cstride[k];
+            if (++idx[k] < inf->shape[k])
+                break;
+            off -= cstride[k] * inf->shape[k];
+            idx[k] = 0;
+        }
+    }
+    return dst;
+}
+
 static int read_fd(int fd, const char *path, uint64_t max_bytes, npy_info *info, void **data,
                    err *e)
 {
@@ -475,8 +500,6 @@ static int read_fd(int fd, const char *path, uint64_t max_bytes, npy_info *info,
     if (rc)
         return rc;
 
-    if (inf.fortran_order)
-        return err_set(e, UH_EDATA, "%s: Fortran-order arrays are not supported", path);
     if (inf.data_bytes > max_bytes)
         return err_set(e, UH_EDATA, "%s: %" PRIu64 " bytes of data, more than the limit of %" PRIu64,
                        path, inf.data_bytes, max_bytes);
@@ -506,6 +529,14 @@ static int read_fd(int fd, const char *path, uint64_t max_bytes, npy_info *info,
     size_t elem = udf_dtype_size(inf.dtype);
     if (elem > 1 && inf.big_endian != host_is_big_endian())
         swap_bytes(buf, inf.data_bytes / elem, elem);
+    if (inf.fortran_order && inf.ndim > 1 && inf.data_bytes) {
+        unsigned char *c = to_c_order(buf, &inf, elem);
+        free(buf);
+        if (!c)
+            return err_set(e, UH_ENOMEM, "%s: out of memory for %" PRIu64 " bytes of data", path,
+                           inf.data_bytes);
+        buf = c;
+    }
     *info = inf;
     *data = buf;
     return 0;

@@ -43,7 +43,8 @@ int npy_header_parse(const unsigned char *buf, size_t len, const char *path, npy
 
 /* Read a whole .npy file into memory: parses the header, checks the file holds data_bytes after
  * data_offset, reads the data, converts it to native byte order, and returns a malloc'ed buffer in
- * *data (caller frees). Refuses fortran_order with UH_EDATA. max_bytes bounds data_bytes (an error
+ * *data (caller frees), always in C order (a Fortran-order file is rearranged; info->fortran_order
+ * still tells how the file stored it). max_bytes bounds data_bytes (an error
  * beyond). Returns 0 or UH_EDATA/UH_ENOMEM with the message set. */
 int npy_read_file(const char *path, uint64_t max_bytes, npy_info *info, void **data, err *e);
 

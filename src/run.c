@@ -78,13 +78,17 @@ static const void *tile_make(const runner *r, uint32_t t, const unsigned char *r
 {
     udf_dtype dt = r->targets[t], raw_dt = r->d->dtype;
     size_t raw_elem = r->d->elem_size, elem = udf_dtype_size(dt);
-    if (dt == raw_dt && !r->swap && ((uintptr_t)raw | stride) % elem == 0) {
+    const corrections *corr = r->c->corr;
+    bool correct = corr && corr->active;
+    if (dt == raw_dt && !r->swap && !correct && ((uintptr_t)raw | stride) % elem == 0) {
         *fstride = stride / elem;
         return raw + p0 * elem;
     }
     for (uint64_t i = 0; i < n; i++)
         convert_run((char *)buf + i * np * elem, dt, raw + i * stride + p0 * raw_elem, raw_dt,
                     r->swap, np);
+    if (correct)
+        corr_apply(corr, buf, dt, n, np, p0, np, r->d->sig_size);
     *fstride = np;
     return buf;
 }
@@ -212,8 +216,10 @@ static int run_whole(runner *r, worker *w, uint32_t k, const udf_partition *part
         size_t stride;
         if ((rc = d->reader->read(d, f, 1, NULL, &raw, &stride, e)))
             return rc;
-        convert_run((char *)w->whole + item * d->sig_size * elem, dt, raw, d->dtype, r->swap,
-                    d->sig_size);
+        void *frame = (char *)w->whole + item * d->sig_size * elem;
+        convert_run(frame, dt, raw, d->dtype, r->swap, d->sig_size);
+        if (c->corr && c->corr->active)
+            corr_apply(c->corr, frame, dt, 1, d->sig_size, 0, d->sig_size, d->sig_size);
         w->nav_index[item++] = f;
     }
     udf_tile all;
@@ -364,6 +370,9 @@ static void runner_plan_tiles(runner *r)
         if (udf_dtype_size(dt) > widest)
             widest = udf_dtype_size(dt);
     }
+    /* Excluded pixels are patched from their neighbours, which a band of rows may not hold. */
+    if (c->corr && c->corr->n_excluded)
+        full_frames = true;
     r->rows = d->sig_shape[0];
     r->row_pixels = d->sig_size / r->rows;
     plan_tiles(d->sig_size, r->rows, widest, preferred, full_frames, &r->depth, &r->band_rows);

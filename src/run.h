@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "bufs.h"
+#include "corr.h"
 #include "ds.h"
 #include "err.h"
 #include "plugin.h"
@@ -17,6 +18,7 @@ typedef struct run_config {
     unsigned threads;        /* >= 1 */
     const uint8_t *roi;      /* NULL or d->num_frames bytes, non-zero = selected */
     uint64_t partition_bytes; /* 0: PLAN_PARTITION_BYTES */
+    const corrections *corr; /* NULL or the corrections applied to every tile */
 } run_config;
 
 /* Process the dataset with every plugin. On success results[i] holds plugin i's whole result
