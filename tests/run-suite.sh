@@ -53,14 +53,18 @@ sdk_example() {
     rm -rf build-suite/example && cp -r plugin-sdk/example build-suite/example
     PKG_CONFIG_PATH="$stage/usr/local/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$stage" \
         make -C build-suite/example >/dev/null || return 1
-    syms=$(nm -D --defined-only build-suite/example/framemax.so | awk '{print $3}')
-    [ "$syms" = udf_plugin_entry_v1 ] || { echo "example exports: $syms"; return 1; }
+    for so in framemax framestats; do
+        syms=$(nm -D --defined-only build-suite/example/$so.so | awk '{print $3}')
+        [ "$syms" = udf_plugin_entry_v1 ] || { echo "example $so exports: $syms"; return 1; }
+    done
     # The installed udfhost finds its installed plugins by name only when installed for real;
     # here the staged plugin directory is given explicitly.
     UDFHOST_PLUGIN_PATH="$stage/usr/local/lib/udfhost" "$stage/usr/local/bin/udfhost" run \
-        --plugin sum --plugin ./build-suite/example/framemax.so --format raw --dtype uint16 \
+        --plugin sum --plugin ./build-suite/example/framemax.so \
+        --plugin ./build-suite/example/framestats.so --format raw --dtype uint16 \
         --nav-shape 24,32 --sig-shape 48,48 -o build-suite/example/out data/sample.raw &&
         [ -f build-suite/example/out/framemax.max.npy ] &&
+        [ -f build-suite/example/out/framestats.result.npy ] &&
         [ -f build-suite/example/out/sum.intensity.npy ]
 }
 step "install and out-of-tree SDK example" sdk_example

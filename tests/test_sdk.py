@@ -9,11 +9,12 @@ import subprocess
 
 import numpy as np
 
-from udfhost_test import SRCDIR, assert_equal, load, main, random_frames, raw_args, run, write_raw
+from udfhost_test import (SRCDIR, assert_close, assert_equal, load, main, random_frames, raw_args,
+                          run, write_raw)
 
 RNG = np.random.default_rng(20261129)
 CC = shlex.split(os.environ.get("UDFHOST_CC") or "cc")
-PLUGIN_PATH = os.environ.get("UDFHOST_PLUGIN_PATH", "")
+PLUGIN_PATH = os.environ.get("UDFHOST_PLUGIN_PATH", "").split(":")[0]
 SDK = os.path.join(SRCDIR, "plugin-sdk")
 ENTRY = "udf_plugin_entry_v1"
 # Symbols the linker itself may define in a shared object's dynamic table; never the plugin's.
@@ -124,6 +125,25 @@ def check_framemax(tmp, plugin, tag):
                 "%s: unexpected result files %s" % (what, names)
 
 
+def check_framestats(tmp, plugin):
+    """The UDF_MAP_PLUGIN example against NumPy: mean, std and the fraction above a threshold."""
+    nav, sig = (5, 8), (17, 9)
+    for dt in ("<u2", ">f8"):
+        data = random_frames(RNG, nav + sig, dt)
+        path = os.path.join(tmp, "scan.raw")
+        write_raw(path, data)
+        out = os.path.join(tmp, "out-stats")
+        run(["run", "--plugin", plugin, "-p", "above=100", *raw_args(nav, sig, dt),
+             "--partition-size", "2K", "-o", out, path])
+        got = load(out, "framestats", "result")
+        frames = data.astype(np.float32).astype(np.float64).reshape(nav + (-1,))
+        ref = np.stack([frames.mean(axis=-1), frames.std(axis=-1),
+                        (frames > 100).mean(axis=-1)], axis=-1)
+        # float64 sums in another order than NumPy's pairwise ones.
+        assert_close(got, ref, "framestats %s" % dt, 1e-12)
+        assert sorted(os.listdir(out)) == ["framestats.result.npy"], os.listdir(out)
+
+
 def test_pkg_config_file(tmp):
     prefix, env = make_prefix(tmp)
     assert pkg_config(env, "--modversion") == package_version(), "pkg-config --modversion"
@@ -152,7 +172,7 @@ def test_example_makefile(tmp):
     ex = os.path.join(tmp, "example")
     os.makedirs(ex)
     # Contents only, not modes: under make distcheck the source tree is read-only.
-    for name in ("Makefile", "framemax.c"):
+    for name in ("Makefile", "framemax.c", "framestats.c"):
         shutil.copyfile(os.path.join(SDK, "example", name), os.path.join(ex, name))
     sh(["make", "-C", ex, "CC=" + " ".join(map(shlex.quote, CC))], env=env, what="make -C example")
     plugin = os.path.join(ex, "framemax.so")
@@ -162,12 +182,19 @@ def test_example_makefile(tmp):
     own = {s: t for s, t in syms.items() if s not in LINKER_SYMBOLS}
     assert list(own) == [ENTRY], "example (make, -fvisibility=hidden) exports %s" % sorted(own)
     check_framemax(tmp, plugin, "make")
+    stats = os.path.join(ex, "framestats.so")
+    own = {s: t for s, t in dynamic_symbols(stats).items() if s not in LINKER_SYMBOLS}
+    assert own == {ENTRY: "T"}, "framestats (UDF_MAP_PLUGIN) exports %s" % sorted(own)
+    check_framestats(tmp, stats)
     sh(["make", "-C", ex, "clean"], env=env, what="make clean")
     assert not os.path.exists(plugin), "make clean left framemax.so"
+    assert not os.path.exists(stats), "make clean left framestats.so"
 
 
 def test_exported_symbols(tmp):
-    for name in ("sum", "sumsig"):
+    bundled = sorted(f[:-3] for f in os.listdir(PLUGIN_PATH) if f.endswith(".so"))
+    assert "sum" in bundled and "sumsig" in bundled, "bundled plugins: %s" % bundled
+    for name in bundled:
         path = os.path.join(PLUGIN_PATH, name + ".so")
         assert os.path.isfile(path), "bundled plugin %s not found" % path
         syms = dynamic_symbols(path)

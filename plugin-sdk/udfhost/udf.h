@@ -462,6 +462,52 @@ typedef struct udf_plugin {
     UDF_ENTRY_LINKAGE UDF_EXPORT const udf_plugin *udf_plugin_entry_v1(void);                      \
     UDF_ENTRY_LINKAGE UDF_EXPORT const udf_plugin *udf_plugin_entry_v1(void) { return &(desc); }
 
+/* --- One-function plugins (the analogue of LiberTEM's ctx.map) -------------------------------
+ *
+ *     static int brightness(udf_ctx *ctx, const float *frame, double *out)
+ *     {
+ *         double s = 0;
+ *         for (uint64_t p = 0; p < ctx->meta->sig_size; p++)
+ *             s += frame[p];
+ *         out[0] = s / (double)ctx->meta->sig_size;
+ *         return UDF_OK;
+ *     }
+ *     UDF_MAP_PLUGIN("brightness", brightness, 1, "mean intensity of each frame")
+ *
+ * is a whole plugin: FN is called once per frame with the whole frame (meta->sig_size float32
+ * pixels in C order) and N_OUT doubles to fill (N_OUT a positive constant). The result is
+ * the nav buffer `result`, float64, of the nav shape (with an extra dimension of N_OUT when
+ * N_OUT > 1), written as NAME.result.npy. FN runs on worker threads, concurrently for different
+ * frames: it may read parameters through ctx->host, and must not write shared state. It returns
+ * UDF_OK, or a negative status after ctx->host->error(). UDF_MAP_PLUGIN_PARAMS adds a
+ * udf_param_decl array. C only (it uses designated initialisers). */
+#define UDF_MAP_PLUGIN_PARAMS(NAME, FN, N_OUT, DESCRIPTION, PARAMS)                                 \
+    static int udf_map_declare_(udf_ctx *ctx)                                                      \
+    {                                                                                              \
+        const udf_buffer_decl result = {.name = "result", .kind = UDF_KIND_NAV, .dtype = UDF_F64, \
+                                        .extra_ndim = (N_OUT) > 1 ? 1 : 0,                        \
+                                        .extra_shape = {(N_OUT)}};                                 \
+        return ctx->host->declare_buffer(ctx, &result);                                            \
+    }                                                                                              \
+    static int udf_map_frame_(udf_ctx *ctx, const udf_tile *tile)                                  \
+    {                                                                                              \
+        return FN(ctx, (const float *)tile->data, (double *)ctx->buffers[0].data);                 \
+    }                                                                                              \
+    static const udf_plugin udf_map_plugin_ = {                                                    \
+        UDF_PLUGIN_HEADER,                                                                         \
+        .name = NAME,                                                                              \
+        .version = "1",                                                                            \
+        .description = DESCRIPTION,                                                                \
+        .params = PARAMS,                                                                          \
+        .input_dtype = UDF_F32,                                                                    \
+        .declare_buffers = udf_map_declare_,                                                       \
+        .process_frame = udf_map_frame_,                                                           \
+    };                                                                                             \
+    UDF_PLUGIN_DEFINE(udf_map_plugin_)
+
+#define UDF_MAP_PLUGIN(NAME, FN, N_OUT, DESCRIPTION)                                               \
+    UDF_MAP_PLUGIN_PARAMS(NAME, FN, N_OUT, DESCRIPTION, NULL)
+
 #ifdef __cplusplus
 }
 #endif
