@@ -37,7 +37,7 @@ static int pick_flat_index(udf_ctx *ctx, uint64_t *flat)
         if (at[i] < 0 || (uint64_t)at[i] >= m->nav_shape[i]) {
             ctx->host->error(ctx, "at: coordinate %u is %lld, outside 0..%llu", i,
                              (long long)at[i], (unsigned long long)m->nav_shape[i] - 1);
-            return UDF_ERR_RANGE;
+            return UDF_ERR_PARAM;
         }
         f = f * m->nav_shape[i] + (uint64_t)at[i];
     }

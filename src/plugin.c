@@ -229,6 +229,16 @@ int plugin_hook_failed(const hook_call *call, int status, int64_t partition, err
                    call->hook, where, call->has_msg ? call->msg : "no message given", status);
 }
 
+/* A plugin that refuses its parameters before any data is read reports a usage error (exit 2),
+ * like the host's own parameter checks; any other setup failure is the plugin's (exit 4). */
+static int setup_failed(const hook_call *call, int status, err *e)
+{
+    plugin_hook_failed(call, status, -1, e);
+    if (status == UDF_ERR_PARAM)
+        e->code = UH_EUSAGE;
+    return e->code;
+}
+
 int plugin_declare(plugin *pl, const udf_meta *meta, err *e)
 {
     pl->meta = *meta;
@@ -242,7 +252,7 @@ int plugin_declare(plugin *pl, const udf_meta *meta, err *e)
     call.declaring = true;
     int rc = pl->desc.declare_buffers(&ctx);
     if (rc)
-        return plugin_hook_failed(&call, rc, -1, e);
+        return setup_failed(&call, rc, e);
     int needs_merge = 0;
     for (uint32_t i = 0; i < pl->n_buffers; i++) {
         const udf_buffer_decl *b = &pl->buffers[i].decl;
@@ -268,7 +278,7 @@ int plugin_setup(plugin *pl, const udf_meta *meta, err *e)
         void *task = NULL;
         rc = pl->desc.init_task(&ctx, &task);
         if (rc)
-            return plugin_hook_failed(&call, rc, -1, e);
+            return setup_failed(&call, rc, e);
         pl->task_data = task;
     }
     pl->task_ready = true;

@@ -86,11 +86,11 @@ def test_bad_parameters(tmp):
     cases = [
         ([], 2, "at"),                                  # required
         (["-p", "at=1,x"], 2, "at"),                   # not integers
-        (["-p", "at=1"], 4, "2 dimensions"),
-        (["-p", "at=1,2,3"], 4, "2 dimensions"),
-        (["-p", "at=4,0"], 4, "outside 0..3"),
-        (["-p", "at=0,-1"], 4, "outside 0..4"),
-        (["-p", "at=0,1", "--roi", os.path.join(tmp, "roi.npy")], 4, "not in the ROI"),
+        (["-p", "at=1"], 2, "2 dimensions"),                # refused by the plugin before
+        (["-p", "at=1,2,3"], 2, "2 dimensions"),            # any data is read: usage errors
+        (["-p", "at=4,0"], 2, "outside 0..3"),
+        (["-p", "at=0,-1"], 2, "outside 0..4"),
+        (["-p", "at=0,1", "--roi", os.path.join(tmp, "roi.npy")], 2, "not in the ROI"),
     ]
     for args, status, needle in cases:
         out = os.path.join(tmp, "out")

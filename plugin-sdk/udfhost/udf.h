@@ -49,7 +49,8 @@ typedef enum udf_status {
     UDF_OK = 0,
     UDF_ERR = -1,             /* failure; the message was given through host->error() */
     UDF_ERR_NOMEM = -2,       /* an allocation failed */
-    UDF_ERR_PARAM = -3,       /* a parameter value is invalid for this dataset */
+    UDF_ERR_PARAM = -3,       /* a parameter value is invalid for this dataset; from declare_buffers
+                                 or init_task the run ends as a usage error (exit status 2) */
     UDF_ERR_UNSUPPORTED = -4, /* this dataset (shape, dtype) is not supported by the plugin */
     UDF_ERR_NOT_FOUND = -5,   /* a looked-up name (parameter, buffer) does not exist */
     UDF_ERR_RANGE = -6        /* an index is out of range */

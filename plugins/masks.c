@@ -1,0 +1,614 @@
+/* masks: virtual detectors. Applies N masks to every frame, intensity[f, i] = sum over pixels p of
+ * frame_f[p] * mask_i[p], with the masks read from .npy files or generated (disk, ring, rectangle,
+ * radial bins) in command-line order, applied densely or as sparse runs of pixels. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <udfhost/udf.h>
+
+#include "common.h"
+
+static const udf_param_decl masks_params[] = {
+    {.name = "file", .type = UDF_PARAM_STRING, .flags = UDF_PARAM_REPEATABLE,
+     .help = ".npy of N x sig shape (or sig shape for one mask), any numeric dtype or bool"},
+    {.name = "disk", .type = UDF_PARAM_FLOATS, .flags = UDF_PARAM_REPEATABLE,
+     .help = "CY,CX,R: pixels with (y-CY)^2+(x-CX)^2 <= R^2"},
+    {.name = "ring", .type = UDF_PARAM_FLOATS, .flags = UDF_PARAM_REPEATABLE,
+     .help = "CY,CX,RI,RO: pixels with RI^2 <= (y-CY)^2+(x-CX)^2 <= RO^2"},
+    {.name = "rect", .type = UDF_PARAM_INTS, .flags = UDF_PARAM_REPEATABLE,
+     .help = "Y0,X0,Y1,X1: pixels with Y0 <= y < Y1 and X0 <= x < X1"},
+    {.name = "radial_bins", .type = UDF_PARAM_FLOATS, .flags = UDF_PARAM_REPEATABLE,
+     .help = "CY,CX,RI,RO,N: N rings of equal width from RI to RO (the last includes RO)"},
+    {.name = "dtype", .type = UDF_PARAM_CHOICE, .default_value = "float32",
+     .choices = "float32|float64", .help = "dtype of the result buffer intensity"},
+    {.name = "sparse", .type = UDF_PARAM_CHOICE, .default_value = "auto",
+     .choices = "auto|true|false",
+     .help = "apply masks as runs of non-zero pixels (auto: when under 25% of entries are "
+             "non-zero)"},
+    {0},
+};
+
+enum { BUF_ACC, BUF_INTENSITY };
+
+/* Longest run of a sparse mask: 16-bit data then sums a run in 32 bits without overflow
+ * (32768 * 65535 < 2^32, 32768 * 32768 <= 2^31), which vectorises better than 64-bit sums. */
+#define RUN_MAX 32768u
+
+/* More bins than this is a typing mistake, not a radial profile. */
+#define BINS_MAX 65536.0
+
+/* A run of consecutive non-zero pixels of one mask, in flat signal order. */
+typedef struct mask_run {
+    uint64_t start;   /* flat signal index of the first pixel */
+    uint64_t weights; /* index of its weight in masks_task.weights (weighted masks only) */
+    uint32_t len;
+} mask_run;
+
+/* Task data, built by init_task and read-only afterwards. Exactly one of dense and runs is set. */
+typedef struct masks_task {
+    uint64_t count;    /* N, the masks */
+    uint64_t sig_size;
+    double *dense;     /* N x sig_size, mask-major */
+    /* Sparse: the runs of mask i are runs[run_first[i] .. run_first[i + 1]), increasing. Masks
+     * whose non-zero entries are all 1 are `binary`: their runs are plain sums, exact for
+     * integer data; the others multiply by weights. */
+    mask_run *runs;
+    uint64_t *run_first;
+    uint8_t *binary;
+    double *weights;
+} masks_task;
+
+static void task_free(masks_task *t)
+{
+    if (!t)
+        return;
+    free(t->dense);
+    free(t->runs);
+    free(t->run_first);
+    free(t->binary);
+    free(t->weights);
+    free(t);
+}
+
+/* --- building the mask stack ----------------------------------------------------------------- */
+
+typedef enum mask_kind {
+    KIND_FILE,
+    KIND_DISK,
+    KIND_RING,
+    KIND_RECT,
+    KIND_BINS,
+    KIND_COUNT
+} mask_kind;
+
+static const char *const kind_names[KIND_COUNT] = {"file", "disk", "ring", "rect", "radial_bins"};
+static const uint32_t kind_values[KIND_COUNT] = {1, 3, 4, 4, 5};
+static const char *const kind_syntax[KIND_COUNT] = {"PATH", "CY,CX,R", "CY,CX,RI,RO",
+                                                    "Y0,X0,Y1,X1", "CY,CX,RI,RO,N"};
+
+static int kind_of(const char *name)
+{
+    for (int k = 0; k < KIND_COUNT; k++)
+        if (!strcmp(name, kind_names[k]))
+            return k;
+    return -1;
+}
+
+/* Append k rows of sig_size zeros to the stack (*dense, *count). */
+static int stack_grow(udf_ctx *ctx, double **dense, uint64_t *count, uint64_t k)
+{
+    uint64_t sig = ctx->meta->sig_size, rows = *count + k;
+    if (rows < *count || (sig && rows > SIZE_MAX / sizeof(double) / sig)) {
+        ctx->host->error(ctx, "%llu masks of %llu pixels do not fit in memory",
+                         (unsigned long long)rows, (unsigned long long)sig);
+        return UDF_ERR_NOMEM;
+    }
+    double *d = realloc(*dense, rows * sig * sizeof *d + 1);
+    if (!d) {
+        ctx->host->error(ctx, "out of memory for %llu masks of %llu pixels",
+                         (unsigned long long)rows, (unsigned long long)sig);
+        return UDF_ERR_NOMEM;
+    }
+    memset(d + *count * sig, 0, k * sig * sizeof *d);
+    *dense = d;
+    *count = rows;
+    return UDF_OK;
+}
+
+/* "(19, 23)" into buf. */
+static const char *shape_text(char *buf, size_t cap, const uint64_t *shape, uint32_t ndim)
+{
+    size_t n = (size_t)snprintf(buf, cap, "(");
+    for (uint32_t i = 0; i < ndim && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%llu", i ? ", " : "",
+                              (unsigned long long)shape[i]);
+    if (n < cap)
+        snprintf(buf + n, cap - n, ndim == 1 ? ",)" : ")");
+    return buf;
+}
+
+/* A file of masks: N x sig shape, or sig shape for one mask. */
+static int stack_add_file(udf_ctx *ctx, const char *path, double **dense, uint64_t *count)
+{
+    const udf_meta *meta = ctx->meta;
+    if (!UDF_HAS_FIELD(ctx->host, udf_host, load_array)) {
+        ctx->host->error(ctx, "file=%s: this udfhost cannot load arrays (needs ABI 1.1)", path);
+        return UDF_ERR_UNSUPPORTED;
+    }
+    uint32_t ndim;
+    uint64_t shape[UDF_MAX_DIMS];
+    void *data;
+    int rc = ctx->host->load_array(ctx, path, UDF_F64, &ndim, shape, &data);
+    if (rc)
+        return rc; /* the host named the file */
+    /* Leading axis of masks when the rank is one more than the signal's, else a single mask. */
+    uint32_t lead = ndim == meta->sig_ndim + 1 ? 1 : 0;
+    int fits = ndim == meta->sig_ndim + lead;
+    for (uint32_t i = 0; fits && i < meta->sig_ndim; i++)
+        fits = shape[lead + i] == meta->sig_shape[i];
+    uint64_t k = lead ? shape[0] : 1;
+    if (!fits || k == 0) {
+        char a[128], b[128];
+        ctx->host->error(ctx, "file=%s: mask shape %s does not fit the signal shape %s "
+                         "(expected N x signal shape, or the signal shape)", path,
+                         shape_text(a, sizeof a, shape, ndim),
+                         shape_text(b, sizeof b, meta->sig_shape, meta->sig_ndim));
+        free(data);
+        return UDF_ERR_PARAM;
+    }
+    uint64_t first = *count;
+    if (!(rc = stack_grow(ctx, dense, count, k)))
+        memcpy(*dense + first * meta->sig_size, data, k * meta->sig_size * sizeof(double));
+    free(data);
+    return rc;
+}
+
+/* A generated mask: checks its numbers, then sets the pixels of (y, x) with the centre of pixel
+ * (0, 0) at 0, 0. Distances are compared squared (d2 against R*R) except for radial bins, which
+ * compare sqrt(d2) against the bin edges RI + k * (RO - RI) / N: the same double operations a
+ * NumPy reference would do, so boundary pixels agree. */
+static int stack_add_generated(udf_ctx *ctx, mask_kind kind, uint32_t index, const char *value,
+                               double **dense, uint64_t *count)
+{
+    const udf_meta *meta = ctx->meta;
+    const char *name = kind_names[kind];
+    double v[5];
+    uint32_t n = 0;
+    int rc;
+    if (kind == KIND_RECT) {
+        int64_t iv[5];
+        rc = ctx->host->param_ints(ctx, name, index, iv, 5, &n);
+        for (uint32_t i = 0; i < n && i < 5; i++)
+            v[i] = (double)iv[i];
+    } else {
+        rc = ctx->host->param_doubles(ctx, name, index, v, 5, &n);
+    }
+    if (rc) {
+        ctx->host->error(ctx, "%s=%s: cannot read the values", name, value);
+        return rc;
+    }
+    if (n != kind_values[kind]) {
+        ctx->host->error(ctx, "%s=%s: expected %u values %s, got %u", name, value,
+                         kind_values[kind], kind_syntax[kind], n);
+        return UDF_ERR_PARAM;
+    }
+    if (meta->sig_ndim != 2) {
+        char s[128];
+        ctx->host->error(ctx, "%s=%s: generated masks need a 2-D signal, this one is %s", name,
+                         value, shape_text(s, sizeof s, meta->sig_shape, meta->sig_ndim));
+        return UDF_ERR_UNSUPPORTED;
+    }
+    const char *bad = NULL;
+    uint64_t k = 1;
+    switch (kind) {
+    case KIND_DISK:
+        if (v[2] < 0)
+            bad = "negative radius R";
+        break;
+    case KIND_RING:
+    case KIND_BINS:
+        if (v[2] < 0)
+            bad = "negative inner radius RI";
+        else if (v[2] > v[3] || (kind == KIND_BINS && v[2] == v[3]))
+            bad = kind == KIND_RING ? "inner radius RI > outer radius RO"
+                                    : "inner radius RI >= outer radius RO";
+        else if (kind == KIND_BINS && !(v[4] >= 1 && v[4] <= BINS_MAX && v[4] == floor(v[4])))
+            bad = "N must be a whole number from 1 to 65536";
+        else if (kind == KIND_BINS)
+            k = (uint64_t)v[4];
+        break;
+    case KIND_RECT:
+        if (v[2] <= v[0] || v[3] <= v[1])
+            bad = "empty rectangle (need Y0 < Y1 and X0 < X1)";
+        break;
+    case KIND_FILE:
+    case KIND_COUNT:
+        break;
+    }
+    if (bad) {
+        ctx->host->error(ctx, "%s=%s: %s", name, value, bad);
+        return UDF_ERR_PARAM;
+    }
+    uint64_t first = *count, rows = meta->sig_shape[0], cols = meta->sig_shape[1];
+    if ((rc = stack_grow(ctx, dense, count, k)))
+        return rc;
+    double *m = *dense + first * meta->sig_size;
+    double w = kind == KIND_BINS ? (v[3] - v[2]) / v[4] : 0;
+    for (uint64_t y = 0; y < rows; y++) {
+        for (uint64_t x = 0; x < cols; x++) {
+            uint64_t p = y * cols + x;
+            double dy = (double)y - v[0], dx = (double)x - v[1];
+            double d2 = dy * dy + dx * dx;
+            switch (kind) {
+            case KIND_DISK:
+                m[p] = d2 <= v[2] * v[2];
+                break;
+            case KIND_RING:
+                m[p] = v[2] * v[2] <= d2 && d2 <= v[3] * v[3];
+                break;
+            case KIND_RECT:
+                m[p] = (double)y >= v[0] && (double)y < v[2] && (double)x >= v[1] &&
+                       (double)x < v[3];
+                break;
+            case KIND_BINS: {
+                double d = sqrt(d2);
+                for (uint64_t b = 0; b < k; b++) {
+                    double lo = v[2] + (double)b * w;
+                    double hi = b + 1 == k ? v[3] : v[2] + (double)(b + 1) * w;
+                    if (lo <= d && (d < hi || (b + 1 == k && d <= hi))) {
+                        m[b * meta->sig_size + p] = 1;
+                        break;
+                    }
+                }
+                break;
+            }
+            case KIND_FILE:
+            case KIND_COUNT:
+                break;
+            }
+        }
+    }
+    return UDF_OK;
+}
+
+/* All masks the user gave, in command-line order, as one dense N x sig stack (malloc'ed, the
+ * caller frees). Every parameter error is found here, so declare_buffers reports it. */
+static int stack_build(udf_ctx *ctx, double **dense, uint64_t *count)
+{
+    uint32_t seen[KIND_COUNT] = {0};
+    const char *name, *value;
+    *dense = NULL;
+    *count = 0;
+    for (uint32_t pos = 0; ctx->host->param_given(ctx, pos, &name, &value) == UDF_OK; pos++) {
+        int kind = kind_of(name);
+        if (kind < 0)
+            continue; /* dtype, sparse */
+        uint32_t index = seen[kind]++;
+        int rc = kind == KIND_FILE
+                     ? stack_add_file(ctx, value, dense, count)
+                     : stack_add_generated(ctx, (mask_kind)kind, index, value, dense, count);
+        if (rc) {
+            free(*dense);
+            *dense = NULL;
+            return rc;
+        }
+    }
+    if (*count == 0) {
+        ctx->host->error(ctx, "no mask given (use -p file=..., disk=, ring=, rect= or "
+                              "radial_bins=)");
+        return UDF_ERR_PARAM;
+    }
+    return UDF_OK;
+}
+
+/* Turn the dense stack of t into runs of non-zero pixels (t->dense stays for the caller). */
+static int task_make_sparse(udf_ctx *ctx, masks_task *t)
+{
+    uint64_t sig = t->sig_size, nruns = 0, nweights = 0;
+    t->run_first = malloc((t->count + 1) * sizeof *t->run_first);
+    t->binary = malloc(t->count);
+    if (!t->run_first || !t->binary)
+        goto nomem;
+    /* First pass: count runs and weights so the arrays are allocated once. */
+    for (uint64_t i = 0; i < t->count; i++) {
+        const double *m = t->dense + i * sig;
+        uint64_t nonzero = 0;
+        int binary = 1;
+        for (uint64_t p = 0, len = 0; p < sig; p++) {
+            if (m[p] != 0) {
+                binary &= m[p] == 1;
+                nonzero++;
+                if (len == 0 || len == RUN_MAX) {
+                    nruns++;
+                    len = 0;
+                }
+                len++;
+            } else {
+                len = 0;
+            }
+        }
+        t->binary[i] = (uint8_t)binary;
+        if (!binary)
+            nweights += nonzero;
+    }
+    t->runs = malloc(nruns * sizeof *t->runs + 1);
+    t->weights = malloc(nweights * sizeof *t->weights + 1);
+    if (!t->runs || !t->weights)
+        goto nomem;
+    mask_run *r = t->runs;
+    double *w = t->weights;
+    for (uint64_t i = 0; i < t->count; i++) {
+        const double *m = t->dense + i * sig;
+        t->run_first[i] = (uint64_t)(r - t->runs);
+        mask_run *open = NULL;
+        for (uint64_t p = 0; p < sig; p++) {
+            if (m[p] == 0) {
+                open = NULL;
+                continue;
+            }
+            if (!open || open->len == RUN_MAX) {
+                open = r++;
+                *open = (mask_run){.start = p, .weights = (uint64_t)(w - t->weights)};
+            }
+            open->len++;
+            if (!t->binary[i])
+                *w++ = m[p];
+        }
+    }
+    t->run_first[t->count] = (uint64_t)(r - t->runs);
+    return UDF_OK;
+nomem:
+    ctx->host->error(ctx, "out of memory for the sparse masks");
+    return UDF_ERR_NOMEM;
+}
+
+/* --- hooks ----------------------------------------------------------------------------------- */
+
+static int masks_declare(udf_ctx *ctx)
+{
+    const char *dtype;
+    int rc = ctx->host->param_string(ctx, "dtype", 0, &dtype);
+    if (rc)
+        return rc;
+    /* Build the stack once here to learn N and report every parameter error before any data is
+     * read; init_task builds it again for keeps (masks are small next to the data). */
+    double *dense;
+    uint64_t count;
+    if ((rc = stack_build(ctx, &dense, &count)))
+        return rc;
+    free(dense);
+    udf_buffer_decl acc = {.name = "acc", .kind = UDF_KIND_NAV, .dtype = UDF_F64,
+                           .flags = UDF_BUFFER_PRIVATE, .extra_ndim = 1, .extra_shape = {count}};
+    udf_buffer_decl out = {.name = "intensity", .kind = UDF_KIND_NAV,
+                           .dtype = common_result_dtype(dtype), .flags = UDF_BUFFER_RESULT_ONLY,
+                           .extra_ndim = 1, .extra_shape = {count}};
+    if ((rc = ctx->host->declare_buffer(ctx, &acc)))
+        return rc;
+    return ctx->host->declare_buffer(ctx, &out);
+}
+
+static int masks_init(udf_ctx *ctx, void **task_data)
+{
+    masks_task *t = calloc(1, sizeof *t);
+    if (!t) {
+        ctx->host->error(ctx, "out of memory");
+        return UDF_ERR_NOMEM;
+    }
+    t->sig_size = ctx->meta->sig_size;
+    int rc = stack_build(ctx, &t->dense, &t->count);
+    const char *mode = "auto";
+    if (!rc)
+        rc = ctx->host->param_string(ctx, "sparse", 0, &mode);
+    if (rc) {
+        task_free(t);
+        return rc;
+    }
+    uint64_t nonzero = 0, entries = t->count * t->sig_size;
+    for (uint64_t e = 0; e < entries; e++)
+        nonzero += t->dense[e] != 0;
+    /* Dense work is N dot products over every pixel; runs touch only the non-zero entries but
+     * pay per run. On 128 x 128 uint16 frames, 1 disk (5% of entries) ran 4x and 16 rings (5%)
+     * 5x faster sparse; a quarter of the entries is a conservative cut-over (not measured). */
+    int sparse = mode[0] == 't' || (mode[0] == 'a' && nonzero * 4 < entries);
+    if (sparse) {
+        if ((rc = task_make_sparse(ctx, t))) {
+            task_free(t);
+            return rc;
+        }
+        free(t->dense);
+        t->dense = NULL;
+    }
+    ctx->host->log(ctx, 2, "%llu masks, %.1f%% non-zero, applied %s", (unsigned long long)t->count,
+                   entries ? 100.0 * (double)nonzero / (double)entries : 0.0,
+                   sparse ? "sparse" : "dense");
+    *task_data = t;
+    return UDF_OK;
+}
+
+/* Dense application: frames are converted to double in groups of DENSE_FRAMES frames by
+ * DENSE_BLOCK pixels (32 KiB, stays in L1/L2), and each mask's block (1 KiB) is then loaded once
+ * for the whole group: the frames x pixels by pixels x N product, blocked for cache. With many
+ * masks the mask stack (N x 8 bytes per pixel) outweighs the data, so reusing each block for 32
+ * frames rather than 8 matters: 16 rings over 128 x 128 frames ran 1.6x faster. */
+#define DENSE_FRAMES 32
+#define DENSE_BLOCK 128
+
+/* dst[p] = src[offset + p] as double. The switch runs once per block row, not per pixel. */
+static void block_load(double *restrict dst, const void *src, udf_dtype dt, uint64_t offset,
+                       uint64_t n)
+{
+#define BLOCK_LOAD(T)                                                                              \
+    do {                                                                                           \
+        const T *restrict s = (const T *)src + offset;                                             \
+        for (uint64_t p = 0; p < n; p++)                                                           \
+            dst[p] = (double)s[p];                                                                 \
+    } while (0)
+    switch (dt) {
+    case UDF_U8: BLOCK_LOAD(uint8_t); break;
+    case UDF_U16: BLOCK_LOAD(uint16_t); break;
+    case UDF_U32: BLOCK_LOAD(uint32_t); break;
+    case UDF_I8: BLOCK_LOAD(int8_t); break;
+    case UDF_I16: BLOCK_LOAD(int16_t); break;
+    case UDF_I32: BLOCK_LOAD(int32_t); break;
+    case UDF_F32: BLOCK_LOAD(float); break;
+    default: BLOCK_LOAD(double); break; /* masks_tile admits only these and F64 */
+    }
+#undef BLOCK_LOAD
+}
+
+/* sum x[p] * m[p] in eight independent lanes, added in a fixed order: the compiler may vectorise
+ * it without -ffast-math, and the result does not depend on anything but the inputs. */
+static inline double dot(const double *restrict x, const double *restrict m, uint64_t n)
+{
+    double lane[8] = {0};
+    uint64_t p = 0;
+    for (; p + 8 <= n; p += 8)
+        for (int k = 0; k < 8; k++)
+            lane[k] += x[p + k] * m[p + k];
+    double s = ((lane[0] + lane[4]) + (lane[1] + lane[5])) +
+               ((lane[2] + lane[6]) + (lane[3] + lane[7]));
+    for (; p < n; p++)
+        s += x[p] * m[p];
+    return s;
+}
+
+static void dense_tile(const masks_task *t, const udf_tile *tile, udf_dtype dt, double *acc)
+{
+    double xs[DENSE_FRAMES][DENSE_BLOCK];
+    const size_t elem = udf_dtype_size(dt);
+    for (uint64_t f0 = 0; f0 < tile->depth; f0 += DENSE_FRAMES) {
+        uint64_t nf = tile->depth - f0 < DENSE_FRAMES ? tile->depth - f0 : DENSE_FRAMES;
+        for (uint64_t p0 = 0; p0 < tile->sig_count; p0 += DENSE_BLOCK) {
+            uint64_t np = tile->sig_count - p0 < DENSE_BLOCK ? tile->sig_count - p0 : DENSE_BLOCK;
+            for (uint64_t f = 0; f < nf; f++)
+                block_load(xs[f], (const char *)tile->data + (f0 + f) * tile->frame_stride * elem,
+                           dt, p0, np);
+            for (uint64_t i = 0; i < t->count; i++) {
+                const double *m = t->dense + i * t->sig_size + tile->sig_start + p0;
+                for (uint64_t f = 0; f < nf; f++)
+                    acc[(f0 + f) * t->count + i] += dot(xs[f], m, np);
+            }
+        }
+    }
+}
+
+/* The first run of mask i that ends after flat pixel `from`. */
+static const mask_run *runs_from(const masks_task *t, uint64_t i, uint64_t from)
+{
+    uint64_t lo = t->run_first[i], hi = t->run_first[i + 1];
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (t->runs[mid].start + t->runs[mid].len <= from)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return t->runs + lo;
+}
+
+/* Sparse application for data of type T: binary masks sum each run in S (exact: see RUN_MAX) and
+ * the runs of a frame in A; weighted masks accumulate x * w in double. Runs are clipped to the
+ * tile's band [ts, te) of flat pixels. */
+#define SPARSE_TILE(T, S, A)                                                                       \
+    do {                                                                                           \
+        const uint64_t ts = tile->sig_start, te = ts + tile->sig_count;                            \
+        for (uint64_t f = 0; f < tile->depth; f++) {                                               \
+            const T *restrict x = (const T *)tile->data + f * tile->frame_stride;                  \
+            double *accf = acc + f * t->count;                                                     \
+            for (uint64_t i = 0; i < t->count; i++) {                                              \
+                const mask_run *r = ts ? runs_from(t, i, ts) : t->runs + t->run_first[i];          \
+                const mask_run *end = t->runs + t->run_first[i + 1];                               \
+                if (t->binary[i]) {                                                                \
+                    A sum = 0;                                                                     \
+                    for (; r < end && r->start < te; r++) {                                        \
+                        uint64_t a = r->start > ts ? r->start : ts;                                \
+                        uint64_t b = r->start + r->len < te ? r->start + r->len : te;              \
+                        const T *restrict xr = x + (a - ts);                                       \
+                        S s = 0;                                                                   \
+                        for (uint64_t p = 0; p < b - a; p++)                                       \
+                            s += (S)xr[p];                                                         \
+                        sum += (A)s;                                                               \
+                    }                                                                              \
+                    accf[i] += (double)sum;                                                        \
+                } else {                                                                           \
+                    double sum = 0;                                                                \
+                    for (; r < end && r->start < te; r++) {                                        \
+                        uint64_t a = r->start > ts ? r->start : ts;                                \
+                        uint64_t b = r->start + r->len < te ? r->start + r->len : te;              \
+                        const T *restrict xr = x + (a - ts);                                       \
+                        const double *restrict w = t->weights + r->weights + (a - r->start);       \
+                        for (uint64_t p = 0; p < b - a; p++)                                       \
+                            sum += (double)xr[p] * w[p];                                           \
+                    }                                                                              \
+                    accf[i] += sum;                                                                \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+
+static int masks_tile(udf_ctx *ctx, const udf_tile *tile)
+{
+    const masks_task *t = ctx->task_data;
+    double *acc = ctx->buffers[BUF_ACC].data;
+    udf_dtype dt = ctx->meta->input_dtype;
+    switch (dt) {
+    case UDF_U8: case UDF_U16: case UDF_U32: case UDF_I8: case UDF_I16: case UDF_I32:
+    case UDF_F32: case UDF_F64:
+        break;
+    default:
+        ctx->host->error(ctx, "unsupported input dtype %d", (int)dt);
+        return UDF_ERR_UNSUPPORTED;
+    }
+    if (t->dense) {
+        dense_tile(t, tile, dt, acc);
+        return UDF_OK;
+    }
+    switch (dt) {
+    case UDF_U8: SPARSE_TILE(uint8_t, uint32_t, int64_t); break;
+    case UDF_U16: SPARSE_TILE(uint16_t, uint32_t, int64_t); break;
+    case UDF_U32: SPARSE_TILE(uint32_t, int64_t, int64_t); break;
+    case UDF_I8: SPARSE_TILE(int8_t, int32_t, int64_t); break;
+    case UDF_I16: SPARSE_TILE(int16_t, int32_t, int64_t); break;
+    case UDF_I32: SPARSE_TILE(int32_t, int64_t, int64_t); break;
+    case UDF_F32: SPARSE_TILE(float, double, double); break;
+    default: SPARSE_TILE(double, double, double); break;
+    }
+    return UDF_OK;
+}
+
+static int masks_results(udf_ctx *ctx)
+{
+    const udf_view *acc = &ctx->buffers[BUF_ACC];
+    udf_view *out = &ctx->buffers[BUF_INTENSITY];
+    common_round_into(out, acc, out->count * out->extra_size);
+    return UDF_OK;
+}
+
+static void masks_cleanup(udf_ctx *ctx, void *task_data)
+{
+    (void)ctx;
+    task_free(task_data);
+}
+
+static const udf_plugin masks_plugin = {
+    UDF_PLUGIN_HEADER,
+    .name = "masks",
+    .version = "1.0.0",
+    .description = "virtual detectors: N masks applied to every frame (one N-vector per position)",
+    .params = masks_params,
+    /* Native data: the host hands over the mapped file without a copy, and integer data with
+     * 0/1 masks is summed exactly. */
+    .input_dtype = UDF_DTYPE_NATIVE,
+    /* Tiles of DENSE_FRAMES frames let the dense path reuse each mask block that often. */
+    .tile_depth = DENSE_FRAMES,
+    .declare_buffers = masks_declare,
+    .init_task = masks_init,
+    .process_tile = masks_tile,
+    .get_results = masks_results,
+    .cleanup = masks_cleanup,
+};
+
+UDF_PLUGIN_DEFINE(masks_plugin)
