@@ -73,7 +73,7 @@ static void print_buffers(plugin *pl)
         printf("buffers: declared when the run starts (here: %s)\n", e.msg);
         return;
     }
-    printf("buffers:\n");
+    printf("buffers:%s\n", pl->n_buffers ? "" : " none");
     for (uint32_t i = 0; i < pl->n_buffers; i++) {
         const plugin_buffer *b = &pl->buffers[i];
         printf("  %s (%s", b->name, kind_name(b->decl.kind));
