@@ -1,0 +1,93 @@
+/* min: the per-pixel minimum over the selected frames, in the dataset's own element type (exact).
+ * NaN propagates as in np.min: a pixel that is NaN in any frame is NaN in the result. */
+#include <math.h>
+#include <udfhost/udf.h>
+
+static int min_declare(udf_ctx *ctx)
+{
+    /* input_dtype: the raw dtype, or float32 when the host applies corrections (NATIVE rule). The
+     * fill +inf saturates to the highest value of an integer type: the identity of min. */
+    udf_buffer_decl out = {.name = "intensity", .kind = UDF_KIND_SIG,
+                           .dtype = ctx->meta->input_dtype, .fill = INFINITY};
+    return ctx->host->declare_buffer(ctx, &out);
+}
+
+/* m = min(m, x), elementwise. For floats a NaN x replaces m (x != x), and a NaN m stays (x < NaN
+ * is false): NaN wins whichever side it is on. For integers x != x is always false. Both forms
+ * compile to branch-free selects, so the loops vectorise. */
+#define MIN_OF(m, x) ((x) < (m) || (x) != (x) ? (x) : (m))
+
+/* Frames outer, pixels inner: every frame of the tile streams over the same slice of m. The bounds
+ * are copied to locals because a store through an 8-bit m may alias *tile as far as C is concerned,
+ * which would make the compiler reload them and give up on vectorising. */
+#define MIN_TILE(T)                                                                                \
+    do {                                                                                           \
+        T *restrict m = ctx->buffers[0].data;                                                      \
+        const uint64_t n = tile->sig_count, depth = tile->depth, stride = tile->frame_stride;      \
+        for (uint64_t f = 0; f < depth; f++) {                                                     \
+            const T *restrict a = (const T *)tile->data + f * stride;                              \
+            for (uint64_t p = 0; p < n; p++)                                                       \
+                m[p] = MIN_OF(m[p], a[p]);                                                         \
+        }                                                                                          \
+    } while (0)
+
+#define MIN_MERGE(T)                                                                               \
+    do {                                                                                           \
+        T *restrict m = dest[0].data;                                                              \
+        const T *restrict s = src[0].data;                                                         \
+        const uint64_t n = dest[0].count;                                                          \
+        for (uint64_t p = 0; p < n; p++)                                                           \
+            m[p] = MIN_OF(m[p], s[p]);                                                             \
+    } while (0)
+
+/* One switch over the element type for both hooks; the tile hook passes src == NULL. */
+static int min_dispatch(udf_ctx *ctx, const udf_tile *tile, udf_view *dest, const udf_view *src)
+{
+    switch (ctx->meta->input_dtype) {
+#define CASE(D, T)                                                                                 \
+    case D:                                                                                        \
+        if (tile)                                                                                  \
+            MIN_TILE(T);                                                                           \
+        else                                                                                       \
+            MIN_MERGE(T);                                                                          \
+        break;
+    CASE(UDF_U8, uint8_t)
+    CASE(UDF_U16, uint16_t)
+    CASE(UDF_U32, uint32_t)
+    CASE(UDF_U64, uint64_t)
+    CASE(UDF_I8, int8_t)
+    CASE(UDF_I16, int16_t)
+    CASE(UDF_I32, int32_t)
+    CASE(UDF_I64, int64_t)
+    CASE(UDF_F32, float)
+    CASE(UDF_F64, double)
+#undef CASE
+    default:
+        ctx->host->error(ctx, "unsupported input dtype %d", (int)ctx->meta->input_dtype);
+        return UDF_ERR_UNSUPPORTED;
+    }
+    return UDF_OK;
+}
+
+static int min_tile(udf_ctx *ctx, const udf_tile *tile)
+{
+    return min_dispatch(ctx, tile, NULL, NULL);
+}
+
+static int min_merge(udf_ctx *ctx, udf_view *dest, const udf_view *src)
+{
+    return min_dispatch(ctx, NULL, dest, src);
+}
+
+static const udf_plugin min_plugin = {
+    UDF_PLUGIN_HEADER,
+    .name = "min",
+    .version = "1.0.0",
+    .description = "per-pixel minimum over frames, in the data's own type",
+    .input_dtype = UDF_DTYPE_NATIVE,
+    .declare_buffers = min_declare,
+    .process_tile = min_tile,
+    .merge = min_merge,
+};
+
+UDF_PLUGIN_DEFINE(min_plugin)
