@@ -122,6 +122,8 @@ int cmd_plugin_info(int argc, char **argv, err *e)
                p->type == UDF_PARAM_CHOICE ? ": " : "",
                p->type == UDF_PARAM_CHOICE ? p->choices : "",
                p->flags & UDF_PARAM_REPEATABLE ? ", repeatable" : "");
+        if (p->min < p->max)
+            printf(" in [%g, %g]", p->min, p->max);
         if (p->flags & UDF_PARAM_REQUIRED)
             printf(" required");
         else if (p->default_value)

@@ -284,8 +284,7 @@ int cmd_run(int argc, char **argv, err *e)
         plugin_log_level = 3;
     if (a.quiet)
         plugin_log_level = 0;
-    /* Check the output directory before the data: a long run must not fail at its end. */
-    if ((rc = results_prepare_dir(a.output, e)) || (rc = ds_open(&a.ds, &d, e)))
+    if ((rc = ds_open(&a.ds, &d, e)))
         goto done;
     uint64_t selected = d->num_frames;
     if (a.roi_path && (rc = roi_load(a.roi_path, d, &roi, &selected, e)))
@@ -299,6 +298,10 @@ int cmd_run(int argc, char **argv, err *e)
     for (uint32_t k = 0; k < a.n_plugins && !rc; k++)
         rc = plugin_setup(a.plugins[k], &meta, e);
     if (rc || (rc = narrow_to_wanted(a.plugins, a.n_plugins, d, &roi, &selected, e)))
+        goto done;
+    /* Check the output directory before reading data, a long run must not fail at its end; and
+     * after the plugins accepted their parameters, so that a refused run creates nothing. */
+    if ((rc = results_prepare_dir(a.output, e)))
         goto done;
     run_config c = {
         .d = d,
