@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "cli.h"
 #include "commands.h"
 #include "ds.h"
@@ -166,7 +167,7 @@ static int roi_load(const char *path, const ds *d, uint8_t **roi, uint64_t *sele
 {
     npy_info info;
     void *data;
-    int rc = npy_read_file(path, d->num_frames * 8, &info, &data, e);
+    int rc = array_read_file(path, d->num_frames * 8, &info, &data, e);
     if (rc)
         return rc;
     char want[128], got[128];

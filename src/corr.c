@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "convert.h"
 #include "dtype.h"
 #include "npy.h"
@@ -38,7 +39,7 @@ static int load_map(const char *path, const char *what, const ds *d, double **ou
 {
     npy_info info;
     void *raw;
-    int rc = npy_read_file(path, max_bytes(d), &info, &raw, e);
+    int rc = array_read_file(path, max_bytes(d), &info, &raw, e);
     if (rc)
         return rc;
     if (!is_sig_shaped(&info, d)) {
@@ -68,7 +69,7 @@ static int load_excluded_mask(const char *path, const ds *d, uint8_t **out, err 
 {
     npy_info info;
     void *raw;
-    int rc = npy_read_file(path, max_bytes(d), &info, &raw, e);
+    int rc = array_read_file(path, max_bytes(d), &info, &raw, e);
     if (rc)
         return rc;
     if (dtype_is_float(info.dtype)) {

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "array.h"
 #include "convert.h"
 #include "dtype.h"
 #include "npy.h"
@@ -404,7 +405,7 @@ static int host_load_array(udf_ctx *ctx, const char *path, udf_dtype dtype, uint
     npy_info info;
     void *raw;
     err e = {0};
-    if (npy_read_file(path, LOAD_ARRAY_MAX, &info, &raw, &e)) {
+    if (array_read_file(path, LOAD_ARRAY_MAX, &info, &raw, &e)) {
         host_error(ctx, "%s", e.msg);
         return e.code == UH_ENOMEM ? UDF_ERR_NOMEM : UDF_ERR_PARAM;
     }

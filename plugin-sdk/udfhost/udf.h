@@ -320,7 +320,9 @@ struct udf_host {
     /* --- ABI 1.1 (check with UDF_HAS_FIELD(ctx->host, udf_host, load_array)) --- */
 
     /* Read a whole array file for the plugin's own use (masks, reference frames, coordinates):
-     * NumPy .npy of any version, byte order and numeric dtype, C order. The values are converted
+     * NumPy .npy of any version, byte order and numeric dtype; or a TIFF image (rows, columns) or
+     * stack of equal pages (pages, rows, columns) of one integer or float sample per pixel, any
+     * compression libtiff reads, told apart by the file's first bytes. The values are converted
      * to `dtype` (UDF_F32 or UDF_F64) in native byte order. Stores the number of dimensions in
      * *ndim (0 to UDF_MAX_DIMS), the shape in shape[0..*ndim), and the data in *data, which the
      * plugin releases with free(). On failure (missing or malformed file, more than UDF_MAX_DIMS
