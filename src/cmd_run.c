@@ -42,7 +42,7 @@ enum {
 static const cli_option run_options[] = {
     {"plugin", 0, "NAME|PATH", "run this plugin (repeatable: all run in one pass over the data)", OPT_PLUGIN},
     {"param", 'p', "NAME=VALUE", "parameter of the preceding --plugin (repeatable)", OPT_PARAM},
-    {"format", 0, "FORMAT", "dataset format: raw (default: raw)", OPT_FORMAT},
+    {"format", 0, "FORMAT", "dataset format (default: detected from the file; raw when --dtype is given)", OPT_FORMAT},
     {"dtype", 0, "DTYPE", "element type: uint8 uint16 uint32 int8 int16 int32 float32 float64, or <u2 >f4 ...", OPT_DTYPE},
     {"byte-order", 0, "ORDER", "little (default) or big, unless --dtype says < or >", OPT_BYTE_ORDER},
     {"nav-shape", 0, "SHAPE", "scan shape, C order, e.g. 256,256 (1 to 4 dims)", OPT_NAV_SHAPE},

@@ -1,23 +1,93 @@
 /* Opening datasets: picks the reader for a format and owns what all readers share. */
 #include "ds.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "dtype.h"
 #include "shape.h"
 
 static const ds_reader *const readers[] = {&ds_raw_reader};
+#define N_READERS (sizeof readers / sizeof readers[0])
+
+const char *ds_format_names(void)
+{
+    static char names[256];
+    if (!names[0])
+        for (size_t i = 0, n = 0; i < N_READERS; i++)
+            n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", i ? ", " : "",
+                                  readers[i]->name);
+    return names;
+}
+
+/* Does `path` end in one of the '|'-separated endings (case-insensitively)? */
+static bool has_extension(const char *path, const char *list)
+{
+    size_t plen = strlen(path);
+    while (list && *list) {
+        const char *bar = strchr(list, '|');
+        size_t n = bar ? (size_t)(bar - list) : strlen(list);
+        if (n && n <= plen && !strncasecmp(path + plen - n, list, n))
+            return true;
+        list = bar ? bar + 1 : NULL;
+    }
+    return false;
+}
+
+/* The format of o->path: its magic number, else its name's ending, else raw when the user
+ * described the raw layout. */
+static int detect(const ds_options *o, const ds_reader **out, err *e)
+{
+    unsigned char head[512];
+    ssize_t n = 0;
+    int fd = open(o->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return err_sys(e, UH_EDATA, errno, "%s: cannot open", o->path);
+    struct stat st;
+    if (!fstat(fd, &st) && S_ISREG(st.st_mode))
+        n = read(fd, head, sizeof head);
+    close(fd);
+    for (size_t i = 0; i < N_READERS && n > 0; i++)
+        if (readers[i]->probe && readers[i]->probe(head, (size_t)n)) {
+            *out = readers[i];
+            return 0;
+        }
+    for (size_t i = 0; i < N_READERS; i++)
+        if (has_extension(o->path, readers[i]->extensions)) {
+            *out = readers[i];
+            return 0;
+        }
+    if (o->dtype != UDF_DTYPE_NONE) {
+        *out = &ds_raw_reader;
+        return 0;
+    }
+    return err_set(e, UH_EUSAGE,
+                   "%s: cannot tell the format (give --format: %s; raw data needs --dtype, "
+                   "--nav-shape, --sig-shape)",
+                   o->path, ds_format_names());
+}
 
 int ds_open(const ds_options *o, ds **out, err *e)
 {
     const ds_reader *r = NULL;
-    const char *format = o->format ? o->format : "raw";
-    for (size_t i = 0; i < sizeof readers / sizeof readers[0]; i++)
-        if (!strcmp(readers[i]->name, format))
-            r = readers[i];
-    if (!r)
-        return err_set(e, UH_EUSAGE, "--format: unknown format '%s' (known: raw)", format);
+    if (o->format) {
+        for (size_t i = 0; i < N_READERS; i++)
+            if (!strcmp(readers[i]->name, o->format))
+                r = readers[i];
+        if (!r)
+            return err_set(e, UH_EUSAGE, "--format: unknown format '%s' (known: %s)", o->format,
+                           ds_format_names());
+    } else {
+        int rc = detect(o, &r, e);
+        if (rc)
+            return rc;
+    }
     ds *d = calloc(1, sizeof *d);
     if (!d || !(d->path = strdup(o->path))) {
         free(d);

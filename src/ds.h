@@ -25,12 +25,20 @@ typedef struct ds_options {
     uint64_t offset;          /* bytes before the first frame */
     uint64_t frame_header;    /* bytes before each frame */
     uint64_t frame_footer;    /* bytes after each frame */
+    uint32_t sig_dims;        /* formats with one array (npy, hdf5): trailing dims that are the
+                                 signal; 0: 2 */
+    const char *hdf5_path;    /* the dataset inside an HDF5 file; NULL: the only 3-D/4-D one */
 } ds_options;
 
 typedef struct ds ds;
 
 typedef struct ds_reader {
     const char *name;
+    /* File name endings that suggest this format (".tif|.tiff"), or NULL. */
+    const char *extensions;
+    /* Whether the first bytes of a file (n of them, n may be less than 512 for short files) are
+     * this format's magic. NULL for formats without one (raw). */
+    bool (*probe)(const unsigned char *head, size_t n);
     /* Fill d's shape, dtype and byte order from o and the file, and set up d->state. On failure
      * the reader frees what it allocated; d->path is set by the caller. */
     int (*open)(ds *d, const ds_options *o, err *e);
@@ -73,6 +81,21 @@ void ds_close(ds *d);
 /* Set d's shape fields from o's nav/sig shape and dtype, checking every product for overflow.
  * For readers whose shapes come from flags. Returns 0 or UH_EDATA/UH_EUSAGE. */
 int ds_shape_from_options(ds *d, const ds_options *o, err *e);
+
+/* Frames at a fixed stride in one file, read through a read-only mapping with no copy: for raw
+ * and every format whose frames lie contiguously after a header (npy, mrc, uncompressed tiff,
+ * mib). d's shape must be set. `first` is the byte offset of frame 0's first pixel, `stride` the
+ * bytes from one frame's first pixel to the next (>= frame_bytes). Checks that the file holds
+ * every frame ("file too short ..." otherwise), maps it, and sets d->state and d->file_bytes; the
+ * reader then uses ds_map_read, ds_map_release and ds_map_close. */
+int ds_map_frames(ds *d, const char *path, uint64_t first, uint64_t stride, err *e);
+int ds_map_read(ds *d, uint64_t first, uint64_t count, void *scratch, const unsigned char **data,
+                size_t *stride, err *e);
+void ds_map_release(ds *d, uint64_t first, uint64_t count);
+void ds_map_close(ds *d);
+
+/* The names of all formats, "raw, npy, ..." (for messages and --help). */
+const char *ds_format_names(void);
 
 extern const ds_reader ds_raw_reader;
 
