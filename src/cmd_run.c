@@ -1,4 +1,5 @@
 /* `udfhost run`: options, then open -> plan -> run -> merge -> write. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "ds.h"
+#include "dsopt.h"
 #include "dtype.h"
 #include "npy.h"
 #include "plan.h"
@@ -19,14 +21,6 @@
 enum {
     OPT_PLUGIN = 1,
     OPT_PARAM,
-    OPT_FORMAT,
-    OPT_DTYPE,
-    OPT_BYTE_ORDER,
-    OPT_NAV_SHAPE,
-    OPT_SIG_SHAPE,
-    OPT_OFFSET,
-    OPT_FRAME_HEADER,
-    OPT_FRAME_FOOTER,
     OPT_ROI,
     OPT_DARK,
     OPT_GAIN,
@@ -42,14 +36,7 @@ enum {
 static const cli_option run_options[] = {
     {"plugin", 0, "NAME|PATH", "run this plugin (repeatable: all run in one pass over the data)", OPT_PLUGIN},
     {"param", 'p', "NAME=VALUE", "parameter of the preceding --plugin (repeatable)", OPT_PARAM},
-    {"format", 0, "FORMAT", "dataset format (default: detected from the file; raw when --dtype is given)", OPT_FORMAT},
-    {"dtype", 0, "DTYPE", "element type: uint8 uint16 uint32 int8 int16 int32 float32 float64, or <u2 >f4 ...", OPT_DTYPE},
-    {"byte-order", 0, "ORDER", "little (default) or big, unless --dtype says < or >", OPT_BYTE_ORDER},
-    {"nav-shape", 0, "SHAPE", "scan shape, C order, e.g. 256,256 (1 to 4 dims)", OPT_NAV_SHAPE},
-    {"sig-shape", 0, "SHAPE", "detector frame shape, e.g. 128,128 (1 to 4 dims)", OPT_SIG_SHAPE},
-    {"offset", 0, "BYTES", "bytes to skip at the start of the file (default 0)", OPT_OFFSET},
-    {"frame-header", 0, "BYTES", "bytes to skip before each frame (default 0)", OPT_FRAME_HEADER},
-    {"frame-footer", 0, "BYTES", "bytes to skip after each frame (default 0)", OPT_FRAME_FOOTER},
+    DSOPT_CLI_OPTIONS,
     {"roi", 0, "FILE.npy", "process only the frames where this nav-shaped mask is non-zero", OPT_ROI},
     {"dark", 0, "FILE.npy", "dark frame (sig shape) subtracted from every frame", OPT_DARK},
     {"gain", 0, "FILE.npy", "gain map (sig shape) every frame is multiplied with, after --dark", OPT_GAIN},
@@ -71,7 +58,7 @@ static const char run_usage[] =
 #define MAX_PLUGINS 64
 
 typedef struct run_args {
-    ds_options ds;
+    dsopt dso;
     plugin *plugins[MAX_PLUGINS];
     uint32_t n_plugins;
     const char *roi_path;
@@ -82,21 +69,19 @@ typedef struct run_args {
     int verbose;
     int quiet;
     int help;
-    int byte_order_given;
-    int dtype_order_explicit;
-    int big_endian_flag;
 } run_args;
 
 static int run_option(void *state, int id, const char *v, err *e)
 {
     run_args *a = state;
-    bool big, explicit_order;
+    if (dsopt_is(id))
+        return dsopt_handle(&a->dso, id, v, e);
     switch (id) {
     case CLI_POSITIONAL:
-        if (a->ds.path)
+        if (a->dso.ds.path)
             return err_set(e, UH_EUSAGE, "more than one dataset given ('%s' and '%s')",
-                           a->ds.path, v);
-        a->ds.path = v;
+                           a->dso.ds.path, v);
+        a->dso.ds.path = v;
         return 0;
     case OPT_PLUGIN: {
         if (a->n_plugins == MAX_PLUGINS)
@@ -119,27 +104,6 @@ static int run_option(void *state, int id, const char *v, err *e)
         if (!a->n_plugins)
             return err_set(e, UH_EUSAGE, "-p %s: give --plugin before its parameters", v);
         return plugin_param_add(a->plugins[a->n_plugins - 1], v, e);
-    case OPT_FORMAT: a->ds.format = v; return 0;
-    case OPT_DTYPE:
-        if (dtype_parse(v, &a->ds.dtype, &big, &explicit_order))
-            return err_set(e, UH_EUSAGE, "--dtype: unknown dtype '%s'", v);
-        a->dtype_order_explicit = explicit_order;
-        if (explicit_order)
-            a->ds.big_endian = big;
-        return 0;
-    case OPT_BYTE_ORDER:
-        if (strcmp(v, "little") && strcmp(v, "big"))
-            return err_set(e, UH_EUSAGE, "--byte-order: '%s' is neither little nor big", v);
-        a->byte_order_given = 1;
-        a->big_endian_flag = !strcmp(v, "big");
-        return 0;
-    case OPT_NAV_SHAPE:
-        return shape_parse(v, "--nav-shape", UDF_MAX_DIMS, a->ds.nav_shape, &a->ds.nav_ndim, e);
-    case OPT_SIG_SHAPE:
-        return shape_parse(v, "--sig-shape", UDF_MAX_DIMS, a->ds.sig_shape, &a->ds.sig_ndim, e);
-    case OPT_OFFSET: return uint_parse(v, "--offset", UINT64_MAX, &a->ds.offset, e);
-    case OPT_FRAME_HEADER: return uint_parse(v, "--frame-header", UINT32_MAX, &a->ds.frame_header, e);
-    case OPT_FRAME_FOOTER: return uint_parse(v, "--frame-footer", UINT32_MAX, &a->ds.frame_footer, e);
     case OPT_ROI: a->roi_path = v; return 0;
     case OPT_DARK: a->dark_path = v; return 0;
     case OPT_GAIN: a->gain_path = v; return 0;
@@ -260,7 +224,7 @@ static unsigned default_threads(void)
 
 int cmd_run(int argc, char **argv, err *e)
 {
-    run_args a = {.output = "."};
+    run_args a = {0};
     ds *d = NULL;
     uint8_t *roi = NULL;
     corrections corr = {0};
@@ -273,19 +237,24 @@ int cmd_run(int argc, char **argv, err *e)
     }
     if (!rc && !a.n_plugins)
         rc = err_set(e, UH_EUSAGE, "no --plugin given (see udfhost run --help)");
-    if (!rc && !a.ds.path)
+    if (!rc && !a.dso.ds.path)
         rc = err_set(e, UH_EUSAGE, "no dataset given (see udfhost run --help)");
+    if (!rc)
+        rc = dsopt_finish(&a.dso, e);
     for (uint32_t k = 0; k < a.n_plugins && !rc; k++)
         rc = plugin_params_check(a.plugins[k], e);
     if (rc)
         goto done;
-    if (a.byte_order_given && !a.dtype_order_explicit)
-        a.ds.big_endian = a.big_endian_flag;
+    /* The command line wins over an .ini descriptor's [udfhost] defaults. */
+    if (!a.output)
+        a.output = a.dso.output ? a.dso.output : ".";
+    if (!a.threads)
+        a.threads = a.dso.threads;
     if (a.verbose)
         plugin_log_level = 3;
     if (a.quiet)
         plugin_log_level = 0;
-    if ((rc = ds_open(&a.ds, &d, e)))
+    if ((rc = ds_open(&a.dso.ds, &d, e)))
         goto done;
     uint64_t selected = d->num_frames;
     if (a.roi_path && (rc = roi_load(a.roi_path, d, &roi, &selected, e)))
@@ -340,5 +309,6 @@ done:
     free(roi);
     corr_free(&corr);
     ds_close(d);
+    dsopt_free(&a.dso);
     return rc;
 }

@@ -6,5 +6,6 @@
 
 int cmd_run(int argc, char **argv, err *e);
 int cmd_plugin_info(int argc, char **argv, err *e);
+int cmd_info(int argc, char **argv, err *e);
 
 #endif

@@ -94,14 +94,73 @@ int ds_open(const ds_options *o, ds **out, err *e)
         return err_set(e, UH_ENOMEM, "out of memory opening %s", o->path);
     }
     d->reader = r;
-    int rc = r->open(d, o, e);
+    /* With a sync offset the file's own frame count matters: open it as it is, then lay the
+     * user's nav shape over it. */
+    ds_options file_o = *o;
+    if (o->sync_offset)
+        file_o.nav_ndim = 0;
+    int rc = r->open(d, &file_o, e);
     if (rc) {
         free(d->path);
         free(d);
         return rc;
     }
+    d->file_frames = d->num_frames;
+    d->sync_offset = o->sync_offset;
+    if (o->sync_offset && o->nav_ndim) {
+        d->nav_ndim = o->nav_ndim;
+        memcpy(d->nav_shape, o->nav_shape, sizeof d->nav_shape);
+        if (!shape_product(d->nav_shape, d->nav_ndim, &d->num_frames) ||
+            d->frame_bytes > (UINT64_MAX >> 1) / d->num_frames) {
+            ds_close(d);
+            return err_set(e, UH_EUSAGE, "%s: --nav-shape x frame size overflows 64 bits",
+                           o->path);
+        }
+    }
     *out = d;
     return 0;
+}
+
+int ds_read(ds *d, uint64_t first, uint64_t count, void *scratch, const unsigned char **data,
+            size_t *stride, err *e)
+{
+    int64_t n = d->sync_offset;
+    int64_t start = (int64_t)first + n;
+    if (start >= 0 && (uint64_t)start + count <= d->file_frames)
+        return d->reader->read(d, (uint64_t)start, count, scratch, data, stride, e);
+    /* At the scan's ends: frames the file does not have are zeros. */
+    unsigned char *out = scratch;
+    for (uint64_t i = 0; i < count; i++) {
+        unsigned char *slot = out + i * d->frame_bytes;
+        int64_t fi = start + (int64_t)i;
+        if (fi < 0 || (uint64_t)fi >= d->file_frames) {
+            memset(slot, 0, d->frame_bytes);
+            continue;
+        }
+        const unsigned char *p;
+        size_t s;
+        int rc = d->reader->read(d, (uint64_t)fi, 1, slot, &p, &s, e);
+        if (rc)
+            return rc;
+        if (p != slot)
+            memmove(slot, p, d->frame_bytes);
+    }
+    *data = out;
+    *stride = d->frame_bytes;
+    return 0;
+}
+
+void ds_release(ds *d, uint64_t first, uint64_t count)
+{
+    if (!d->reader->release)
+        return;
+    int64_t lo = (int64_t)first + d->sync_offset, hi = lo + (int64_t)count;
+    if (lo < 0)
+        lo = 0;
+    if (hi > (int64_t)d->file_frames)
+        hi = (int64_t)d->file_frames;
+    if (hi > lo)
+        d->reader->release(d, (uint64_t)lo, (uint64_t)(hi - lo));
 }
 
 void ds_close(ds *d)

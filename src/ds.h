@@ -28,6 +28,8 @@ typedef struct ds_options {
     uint32_t sig_dims;        /* formats with one array (npy, hdf5): trailing dims that are the
                                  signal; 0: 2 */
     const char *hdf5_path;    /* the dataset inside an HDF5 file; NULL: the only 3-D/4-D one */
+    int64_t sync_offset;      /* scan frame i is file frame i + sync_offset; frames outside the
+                                 file are zeros (LiberTEM's sync_offset) */
 } ds_options;
 
 typedef struct ds ds;
@@ -40,7 +42,10 @@ typedef struct ds_reader {
      * this format's magic. NULL for formats without one (raw). */
     bool (*probe)(const unsigned char *head, size_t n);
     /* Fill d's shape, dtype and byte order from o and the file, and set up d->state. On failure
-     * the reader frees what it allocated; d->path is set by the caller. */
+     * the reader frees what it allocated; d->path is set by the caller. Without o->nav_ndim the
+     * nav shape is the file's (every frame it holds). After open the host may replace d's nav
+     * shape and num_frames (sync offset): read() and release() must rely on the reader's own
+     * state, not on those fields. */
     int (*open)(ds *d, const ds_options *o, err *e);
     /* Raw bytes of frames [first, first + count) (count >= 1, within the dataset): *data points at
      * frame `first`, frame i of the run at *data + i * *stride. The bytes may live in a mapping of
@@ -68,6 +73,9 @@ struct ds {
     size_t elem_size;
     uint64_t frame_bytes; /* sig_size * elem_size: the pixel bytes of one frame */
     uint64_t file_bytes;  /* size of the data file(s) */
+    const char *io;       /* how frames are read, for udfhost info: "mmap", "libtiff", ... */
+    int64_t sync_offset;  /* see ds_options; 0: scan frames are file frames */
+    uint64_t file_frames; /* frames the file holds (== num_frames without a sync offset) */
     void *state;          /* the reader's */
 };
 
@@ -77,6 +85,13 @@ int ds_open(const ds_options *o, ds **out, err *e);
 
 /* Close and free; NULL is fine. */
 void ds_close(ds *d);
+
+/* What the runner calls instead of d->reader->read/release: applies the sync offset (frames
+ * outside the file come out as zeros, assembled in scratch, which holds count * frame_bytes).
+ * Readers never see scan frame numbers, only file frame numbers within [0, file_frames). */
+int ds_read(ds *d, uint64_t first, uint64_t count, void *scratch, const unsigned char **data,
+            size_t *stride, err *e);
+void ds_release(ds *d, uint64_t first, uint64_t count);
 
 /* Set d's shape fields from o's nav/sig shape and dtype, checking every product for overflow.
  * For readers whose shapes come from flags. Returns 0 or UH_EDATA/UH_EUSAGE. */

@@ -62,6 +62,7 @@ int ds_map_frames(ds *d, const char *path, uint64_t first, uint64_t stride, err 
     s->stride = stride;
     s->page = sysconf(_SC_PAGESIZE);
     d->file_bytes = (uint64_t)st.st_size;
+    d->io = "mmap";
     d->state = s;
     return 0;
 }

@@ -17,7 +17,8 @@ typedef struct command {
 
 static const command commands[] = {
     {"run", cmd_run, "run UDF plugins over a dataset and write their results as .npy"},
-    {"plugin-info", cmd_plugin_info, "show a plugin's description and parameters"},
+    {"info", cmd_info, "show what udfhost makes of a dataset (format, shapes, dtype, size)"},
+    {"plugin-info", cmd_plugin_info, "show a plugin's description, parameters and buffers"},
 };
 
 static void usage(FILE *out)

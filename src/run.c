@@ -18,6 +18,8 @@ typedef struct worker {
     void *tile[MAX_TARGETS]; /* depth x band pixels of each target dtype */
     void *whole;             /* a whole partition, for process_partition */
     size_t whole_cap;
+    void *scratch;           /* for readers that decode or assemble frames */
+    size_t scratch_cap;
     uint64_t *nav_index;     /* flat nav index of each frame of the tile (or partition) */
     size_t nav_cap;
     udf_view *views;         /* the current hook's views */
@@ -108,6 +110,8 @@ static void tile_shape(const runner *r, udf_tile *t, uint64_t row0, uint64_t nro
     t->sig_count = nrows * r->row_pixels;
 }
 
+static int grow(void **buf, size_t *cap, size_t need, err *e);
+
 /* The tile and frame hooks over all selected frames of one partition. */
 static int run_tiles(runner *r, worker *w, const udf_partition *part, bufset *sets, err *e)
 {
@@ -128,7 +132,9 @@ static int run_tiles(runner *r, worker *w, const udf_partition *part, bufset *se
         }
         const unsigned char *raw;
         size_t stride;
-        int rc = d->reader->read(d, f, n, NULL, &raw, &stride, e);
+        int rc = grow(&w->scratch, &w->scratch_cap, n * d->frame_bytes, e);
+        if (!rc)
+            rc = ds_read(d, f, n, w->scratch, &raw, &stride, e);
         if (rc)
             return rc;
         for (uint64_t i = 0; i < n; i++)
@@ -214,7 +220,8 @@ static int run_whole(runner *r, worker *w, uint32_t k, const udf_partition *part
             continue;
         const unsigned char *raw;
         size_t stride;
-        if ((rc = d->reader->read(d, f, 1, NULL, &raw, &stride, e)))
+        if ((rc = grow(&w->scratch, &w->scratch_cap, d->frame_bytes, e)) ||
+            (rc = ds_read(d, f, 1, w->scratch, &raw, &stride, e)))
             return rc;
         void *frame = (char *)w->whole + item * d->sig_size * elem;
         convert_run(frame, dt, raw, d->dtype, r->swap, d->sig_size);
@@ -299,8 +306,7 @@ static int job(void *arg, unsigned worker_id, uint64_t index)
         rc = bufs_alloc(c->plugins[k], &sets[k], pp->selected, r->d->sig_size, false, &e);
     if (!rc)
         rc = run_partition(r, &r->workers[worker_id], &part, sets, &e);
-    if (r->d->reader->release)
-        r->d->reader->release(r->d, pp->frame_start, pp->frame_count);
+    ds_release(r->d, pp->frame_start, pp->frame_count);
     if (rc) {
         for (uint32_t k = 0; k < c->n_plugins; k++)
             bufs_free(&sets[k]);
@@ -387,6 +393,7 @@ static void runner_free(runner *r)
             for (uint32_t t = 0; t < MAX_TARGETS; t++)
                 free(w->tile[t]);
             free(w->whole);
+            free(w->scratch);
             free(w->nav_index);
             free(w->views);
         }

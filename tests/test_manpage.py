@@ -14,9 +14,10 @@ MAN7 = os.path.join(SRCDIR, "man", "udfhost-plugins.7")
 
 # Each command's help and the man page section that documents its options.
 HELPS = [
-    ([], ["--help"], "OPTIONS"),
-    (["run"], ["run", "--help"], "run"),
-    (["plugin-info"], ["plugin-info", "--help"], "plugin-info"),
+    ([], ["--help"], ["OPTIONS"]),
+    (["run"], ["run", "--help"], ["run", "DATASET OPTIONS"]),
+    (["info"], ["info", "--help"], ["info", "DATASET OPTIONS"]),
+    (["plugin-info"], ["plugin-info", "--help"], ["plugin-info"]),
 ]
 
 LONG_RE = re.compile(r"(?<![\w-])--[a-z0-9][a-z0-9-]*")
@@ -124,11 +125,13 @@ def test_every_option_in_the_page(tmp):
 
 def test_options_documented_per_command(tmp):
     lines = read_page(MAN1)
-    for command, args, title in HELPS:
+    for command, args, titles in HELPS:
         out = help_text(args)
         options = [m.groups() for m in map(OPTION_LINE_RE.match, out.splitlines()) if m]
         assert options, "udfhost %s: no option lines found in the help" % " ".join(args)
-        section_tags = tags(section(lines, title))
+        # A command's options are documented in its section and the shared sections it names.
+        title = " + ".join(titles)
+        section_tags = [t for name in titles for t in tags(section(lines, name))]
         for short, long, arg in options:
             matching = [t for t in section_tags if has_token(t, long)]
             assert matching, "%s, section %s: no .TP entry for %s" % (MAN1, title, long)
