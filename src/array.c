@@ -37,7 +37,7 @@ static int tiff_warning(TIFF *tif, void *user, const char *module, const char *f
     return 1; /* unknown tags and the like: not our concern */
 }
 
-static udf_dtype tiff_dtype(uint16_t format, uint16_t bits)
+udf_dtype array_tiff_dtype(uint16_t format, uint16_t bits)
 {
     if (format == SAMPLEFORMAT_UINT)
         return bits == 8 ? UDF_U8 : bits == 16 ? UDF_U16 : bits == 32 ? UDF_U32 : UDF_DTYPE_NONE;
@@ -119,7 +119,7 @@ static int tiff_read(const char *path, uint64_t max_bytes, npy_info *info, void 
         TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &bits);
         TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &spp);
         TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLEFORMAT, &fmt);
-        udf_dtype d = tiff_dtype(fmt, bits);
+        udf_dtype d = array_tiff_dtype(fmt, bits);
         if (spp != 1 || d == UDF_DTYPE_NONE) {
             rc = err_set(e, UH_EDATA,
                          "%s: page %u has %u samples of %u bits (format %u); only one sample per "

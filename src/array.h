@@ -16,4 +16,8 @@
  * data. Returns 0, or UH_EDATA / UH_ENOMEM with a message naming path and problem. */
 int array_read_file(const char *path, uint64_t max_bytes, npy_info *info, void **data, err *e);
 
+/* The dtype of TIFF samples of SampleFormat `format` (1 uint, 2 int, 3 float) and `bits` bits,
+ * or UDF_DTYPE_NONE when udfhost has none for them. */
+udf_dtype array_tiff_dtype(uint16_t format, uint16_t bits);
+
 #endif

@@ -273,6 +273,7 @@ int cmd_run(int argc, char **argv, err *e)
      * after the plugins accepted their parameters, so that a refused run creates nothing. */
     if ((rc = results_prepare_dir(a.output, e)))
         goto done;
+    d->roi = roi;
     run_config c = {
         .d = d,
         .plugins = a.plugins,

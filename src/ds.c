@@ -13,7 +13,8 @@
 #include "dtype.h"
 #include "shape.h"
 
-static const ds_reader *const readers[] = {&ds_raw_reader};
+static const ds_reader *const readers[] = {&ds_raw_reader,  &ds_npy_reader, &ds_tiff_reader,
+                                           &ds_mrc_reader,  &ds_mib_reader, &ds_hdf5_reader};
 #define N_READERS (sizeof readers / sizeof readers[0])
 
 const char *ds_format_names(void)
@@ -76,7 +77,16 @@ static int detect(const ds_options *o, const ds_reader **out, err *e)
 int ds_open(const ds_options *o, ds **out, err *e)
 {
     const ds_reader *r = NULL;
-    if (o->format) {
+    if (!strcmp(o->path, "-")) {
+        if (o->format && strcmp(o->format, "raw"))
+            return err_set(e, UH_EUSAGE, "stdin: only raw frames can be streamed, not %s",
+                           o->format);
+        if (o->sync_offset)
+            return err_set(e, UH_EUSAGE, "stdin: --sync-offset is not supported for streams");
+        r = &ds_stdin_reader;
+    } else if (ds_files_pattern(o->path)) {
+        r = &ds_files_reader; /* each file's own kind is told by its name */
+    } else if (o->format) {
         for (size_t i = 0; i < N_READERS; i++)
             if (!strcmp(readers[i]->name, o->format))
                 r = readers[i];
@@ -170,6 +180,42 @@ void ds_close(ds *d)
     d->reader->close(d);
     free(d->path);
     free(d);
+}
+
+int ds_apply_user_sig(ds *d, const ds_options *o, err *e)
+{
+    uint64_t n;
+    if (!o->sig_ndim)
+        return 0;
+    if (!shape_product(o->sig_shape, o->sig_ndim, &n) || n != d->sig_size) {
+        char want[128], have[128];
+        shape_format(o->sig_shape, o->sig_ndim, want, sizeof want);
+        shape_format(d->sig_shape, d->sig_ndim, have, sizeof have);
+        return err_set(e, UH_EUSAGE,
+                       "%s: --sig-shape %s does not match the file's frames of %llu pixels (sig "
+                       "shape %s)", o->path, want, (unsigned long long)d->sig_size, have);
+    }
+    d->sig_ndim = o->sig_ndim;
+    memcpy(d->sig_shape, o->sig_shape, sizeof d->sig_shape);
+    return 0;
+}
+
+int ds_apply_user_nav(ds *d, const ds_options *o, err *e)
+{
+    uint64_t n;
+    if (!o->nav_ndim)
+        return 0;
+    if (!shape_product(o->nav_shape, o->nav_ndim, &n) || n != d->num_frames) {
+        char want[128], have[128];
+        shape_format(o->nav_shape, o->nav_ndim, want, sizeof want);
+        shape_format(d->nav_shape, d->nav_ndim, have, sizeof have);
+        return err_set(e, UH_EUSAGE,
+                       "%s: --nav-shape %s does not match the file's %llu frames (nav shape %s)",
+                       o->path, want, (unsigned long long)d->num_frames, have);
+    }
+    d->nav_ndim = o->nav_ndim;
+    memcpy(d->nav_shape, o->nav_shape, sizeof d->nav_shape);
+    return 0;
 }
 
 int ds_shape_from_options(ds *d, const ds_options *o, err *e)

@@ -18,6 +18,7 @@ typedef struct ds_options {
     const char *format;       /* "raw"; NULL: detect */
     udf_dtype dtype;          /* UDF_DTYPE_NONE: not given */
     bool big_endian;
+    bool byte_order_given;    /* big_endian was stated (--byte-order, or < > = in --dtype) */
     uint32_t nav_ndim;
     uint64_t nav_shape[UDF_MAX_DIMS];
     uint32_t sig_ndim;
@@ -76,6 +77,8 @@ struct ds {
     const char *io;       /* how frames are read, for udfhost info: "mmap", "libtiff", ... */
     int64_t sync_offset;  /* see ds_options; 0: scan frames are file frames */
     uint64_t file_frames; /* frames the file holds (== num_frames without a sync offset) */
+    const uint8_t *roi;   /* the run's ROI (NULL: all), set before the run: a stream reader drops
+                             frames no partition will ask for */
     void *state;          /* the reader's */
 };
 
@@ -97,6 +100,13 @@ void ds_release(ds *d, uint64_t first, uint64_t count);
  * For readers whose shapes come from flags. Returns 0 or UH_EDATA/UH_EUSAGE. */
 int ds_shape_from_options(ds *d, const ds_options *o, err *e);
 
+/* For readers whose files describe their own shapes: lay the user's --sig-shape / --nav-shape
+ * over d's (set from the file) when given. Only a reshape: the pixels per frame and the number of
+ * frames must stay, else UH_EUSAGE naming the file and both shapes. The nav form needs
+ * d->num_frames set. */
+int ds_apply_user_sig(ds *d, const ds_options *o, err *e);
+int ds_apply_user_nav(ds *d, const ds_options *o, err *e);
+
 /* Frames at a fixed stride in one file, read through a read-only mapping with no copy: for raw
  * and every format whose frames lie contiguously after a header (npy, mrc, uncompressed tiff,
  * mib). d's shape must be set. `first` is the byte offset of frame 0's first pixel, `stride` the
@@ -109,9 +119,14 @@ int ds_map_read(ds *d, uint64_t first, uint64_t count, void *scratch, const unsi
 void ds_map_release(ds *d, uint64_t first, uint64_t count);
 void ds_map_close(ds *d);
 
+/* Whether path names one file per frame: a directory, or a glob pattern that is not itself a
+ * file's name. Such datasets are read by ds_files_reader. */
+bool ds_files_pattern(const char *path);
+
 /* The names of all formats, "raw, npy, ..." (for messages and --help). */
 const char *ds_format_names(void);
 
-extern const ds_reader ds_raw_reader;
+extern const ds_reader ds_raw_reader, ds_npy_reader, ds_mrc_reader, ds_tiff_reader, ds_mib_reader,
+    ds_hdf5_reader, ds_files_reader, ds_stdin_reader;
 
 #endif

@@ -286,6 +286,7 @@ int dsopt_finish(dsopt *s, err *e)
         rc = load_ini(s, e);
     if (!rc && s->byte_order_given && !s->dtype_order_explicit)
         s->ds.big_endian = s->big_endian_flag;
+    s->ds.byte_order_given = s->byte_order_given || s->dtype_order_explicit;
     return rc;
 }
 

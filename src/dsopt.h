@@ -30,7 +30,7 @@ enum {
 /* The entries of the dataset options, to splice into a command's table. */
 #define DSOPT_CLI_OPTIONS                                                                          \
     {"format", 0, "FORMAT",                                                                        \
-     "dataset format: raw (default: detected from the file)",                                     \
+     "dataset format: raw npy tiff mrc mib hdf5 (default: detected from the file)",               \
      DSOPT_FORMAT},                                                                                \
     {"dtype", 0, "DTYPE",                                                                          \
      "element type: uint8 uint16 uint32 int8 int16 int32 float32 float64, or <u2 >f4 ...",        \

@@ -115,7 +115,7 @@ def test_data_errors(tmp):
         (["run", "--plugin", "sum", *raw_args(NAV, SIG, "<u2", offset=1), path], "too short"),
         (["run", "--plugin", "sum", *raw_args((5, 5), SIG, "<u2"), path], "too short"),
         (["run", "--plugin", "sum", *raw_args(NAV, SIG, "<u4"), path], "too short"),
-        (["run", "--plugin", "sum", *good, tmp], "not a regular file"),
+        (["run", "--plugin", "sum", *good, "/dev/null"], "not a regular file"),
         (["run", "--plugin", "sum", *good, "--roi", "nothere.npy", path], "nothere.npy"),
         (["run", "--plugin", "sum", *good, "--roi", "roi_shape.npy", path], "roi_shape.npy",
          "(4,5)", "(5,4)"),
