@@ -68,6 +68,7 @@ sdk_example() {
         [ -f build-suite/example/out/sum.intensity.npy ]
 }
 step "install and out-of-tree SDK example" sdk_example
+step "benchmark smoke run (make bench-quick)" sh -c "cd $plain && make bench-quick >bench-quick.log 2>&1 || { tail -n 20 bench-quick.log; exit 1; }"
 step "make distcheck" sh -c "cd $plain && make -j$jobs distcheck >distcheck.log 2>&1 || { tail -n 40 distcheck.log; exit 1; }"
 
 # 2. AddressSanitizer + UndefinedBehaviorSanitizer: every test, any finding fails it.
