@@ -77,6 +77,8 @@ struct ds {
     const char *io;       /* how frames are read, for udfhost info: "mmap", "libtiff", ... */
     int64_t sync_offset;  /* see ds_options; 0: scan frames are file frames */
     uint64_t file_frames; /* frames the file holds (== num_frames without a sync offset) */
+    uint64_t frames_per_chunk; /* >1: the file stores frames in chunks of this many (in file
+                                  frame order, from frame 0); partitions do not cut them */
     const uint8_t *roi;   /* the run's ROI (NULL: all), set before the run: a stream reader drops
                              frames no partition will ask for */
     void *state;          /* the reader's */

@@ -299,6 +299,7 @@ static int setup_chunked(ds *d, hdf5_state *s, hid_t dcpl, err *e)
         return err_set(e, UH_EDATA, "%s: %s: cannot read the chunk shape (%s)", d->path,
                        s->dset_path, hdf5_error(msg));
     s->frames_per_chunk = chunk_frames(s, chunk);
+    d->frames_per_chunk = s->frames_per_chunk; /* partitions end on chunk boundaries */
     size_t n = (size_t)snprintf(s->io, sizeof s->io, "hdf5 (chunks ");
     for (uint32_t k = 0; k < s->rank && n < sizeof s->io; k++)
         n += (size_t)snprintf(s->io + n, sizeof s->io - n, "%s%llu", k ? "x" : "",

@@ -34,10 +34,13 @@ typedef struct plan {
 } plan;
 
 /* Split num_frames frames of frame_bytes each into partitions of about target_bytes (0: the
- * default), at least min(num_frames, PLAN_MIN_PARTITIONS) of them, sizes differing by at most one
- * frame. roi: NULL or num_frames bytes (non-zero = selected). Returns 0 or UH_ENOMEM. */
+ * default), at least min(units, PLAN_MIN_PARTITIONS) of them, sizes differing by at most one
+ * unit. A unit is one frame, or with align > 1 the frames of one storage chunk: partition
+ * boundaries then fall only where (frame + align_offset) % align == 0 (or at the ends), so no
+ * chunk is decoded by two partitions. roi: NULL or num_frames bytes (non-zero = selected).
+ * Returns 0 or UH_ENOMEM. */
 int plan_partitions(uint64_t num_frames, uint64_t frame_bytes, uint64_t target_bytes,
-                    const uint8_t *roi, plan *out, err *e);
+                    uint64_t align, uint64_t align_offset, const uint8_t *roi, plan *out, err *e);
 
 void plan_free(plan *p);
 

@@ -412,7 +412,12 @@ static void runner_free(runner *r)
 static int runner_init(runner *r, const run_config *c, err *e)
 {
     const ds *d = c->d;
-    int rc = plan_partitions(d->num_frames, d->frame_bytes, c->partition_bytes, c->roi, &r->plan, e);
+    /* Chunked storage: partitions end on chunk boundaries of the file's frames. */
+    uint64_t align = d->frames_per_chunk > 1 ? d->frames_per_chunk : 1;
+    int64_t off = d->sync_offset % (int64_t)align;
+    int rc = plan_partitions(d->num_frames, d->frame_bytes, c->partition_bytes, align,
+                             (uint64_t)(off < 0 ? off + (int64_t)align : off), c->roi, &r->plan,
+                             e);
     if (rc)
         return rc;
     if (!(r->target_of = calloc(c->n_plugins, sizeof *r->target_of)))

@@ -24,7 +24,7 @@ Test(plan, partitions_by_bytes)
     plan p;
     err e = {0};
     /* 65536 frames of 128 KiB (8 GiB) at 32 MiB per partition: 256 partitions of 256 frames. */
-    cr_assert_eq(plan_partitions(65536, 128 << 10, 0, NULL, &p, &e), 0);
+    cr_assert_eq(plan_partitions(65536, 128 << 10, 0, 1, 0, NULL, &p, &e), 0);
     cr_assert_eq(p.count, 256);
     cr_assert_eq(p.parts[0].frame_count, 256);
     check_cover(&p, 65536);
@@ -37,7 +37,7 @@ Test(plan, odd_sizes_and_minimum_count)
     for (size_t i = 0; i < sizeof frames / sizeof frames[0]; i++) {
         plan p;
         err e = {0};
-        cr_assert_eq(plan_partitions(frames[i], 4099, 1 << 20, NULL, &p, &e), 0);
+        cr_assert_eq(plan_partitions(frames[i], 4099, 1 << 20, 1, 0, NULL, &p, &e), 0);
         check_cover(&p, frames[i]);
         uint64_t want_min = frames[i] < PLAN_MIN_PARTITIONS ? frames[i] : PLAN_MIN_PARTITIONS;
         cr_assert_geq(p.count, want_min);
@@ -49,7 +49,7 @@ Test(plan, frames_larger_than_target)
 {
     plan p;
     err e = {0};
-    cr_assert_eq(plan_partitions(40, 1 << 30, 1 << 20, NULL, &p, &e), 0);
+    cr_assert_eq(plan_partitions(40, 1 << 30, 1 << 20, 1, 0, NULL, &p, &e), 0);
     cr_assert_eq(p.count, 40, "one frame per partition when a frame exceeds the target");
     check_cover(&p, 40);
     plan_free(&p);
@@ -62,7 +62,7 @@ Test(plan, roi_counts_selected_frames)
         roi[i] = 1;
     plan p;
     err e = {0};
-    cr_assert_eq(plan_partitions(100, 1000, 10000, roi, &p, &e), 0);
+    cr_assert_eq(plan_partitions(100, 1000, 10000, 1, 0, roi, &p, &e), 0);
     uint64_t total = 0;
     for (uint64_t i = 0; i < p.count; i++) {
         uint64_t want = 0;
@@ -106,4 +106,36 @@ Test(plan, tiles_full_frames_when_required)
     plan_tiles(1000000, 1, 8, 0, 0, &depth, &band);
     cr_assert_eq(band, 1, "a 1-row signal cannot be banded");
     cr_assert_eq(depth, 1);
+}
+
+Test(plan, chunk_aligned_partitions)
+{
+    /* 1000 frames stored in chunks of 24 frames, the scan shifted by a sync offset of 5: every
+     * boundary but the ends falls on (frame + 5) % 24 == 0, partitions tile the frames. */
+    plan p;
+    err e = {0};
+    for (uint64_t target = 1; target <= (1u << 20); target *= 7) {
+        cr_assert_eq(plan_partitions(1000, 1000, target, 24, 5, NULL, &p, &e), 0);
+        uint64_t next = 0;
+        for (uint64_t i = 0; i < p.count; i++) {
+            cr_assert_eq(p.parts[i].frame_start, next);
+            cr_assert_gt(p.parts[i].frame_count, 0);
+            next += p.parts[i].frame_count;
+            if (i + 1 < p.count)
+                cr_assert_eq((next + 5) % 24, 0, "boundary %llu cuts a chunk (target %llu)",
+                             (unsigned long long)next, (unsigned long long)target);
+        }
+        cr_assert_eq(next, 1000);
+        /* 1000 frames make 43 chunk units (the first 19 frames long, the last 12): at least 16
+         * partitions, and never more than units. */
+        cr_assert_geq(p.count, 16);
+        cr_assert_leq(p.count, 43);
+        plan_free(&p);
+    }
+    /* Fewer units than PLAN_MIN_PARTITIONS: one partition per chunk. */
+    cr_assert_eq(plan_partitions(50, 8, 0, 20, 0, NULL, &p, &e), 0);
+    cr_assert_eq(p.count, 3);
+    cr_assert_eq(p.parts[0].frame_count, 20);
+    cr_assert_eq(p.parts[2].frame_count, 10);
+    plan_free(&p);
 }
