@@ -11,6 +11,18 @@
 
 #include "common.h"
 
+/* GNU C (GCC, Clang): the dense kernels use vector extensions, and on x86 an AVX2 + FMA variant
+ * chosen at run time (the plugins are built for baseline x86-64, SSE2). */
+#if defined(__GNUC__)
+#define DENSE_VECTOR 1
+typedef double vd4 __attribute__((vector_size(32)));
+typedef double vd8 __attribute__((vector_size(64)));
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define DENSE_AVX2 1
+#endif
+#endif
+
 static const udf_param_decl masks_params[] = {
     {.name = "file", .type = UDF_PARAM_STRING, .flags = UDF_PARAM_REPEATABLE,
      .help = ".npy of N x sig shape (or sig shape for one mask), any numeric dtype or bool"},
@@ -37,6 +49,11 @@ enum { BUF_ACC, BUF_INTENSITY };
  * (32768 * 65535 < 2^32, 32768 * 32768 <= 2^31), which vectorises better than 64-bit sums. */
 #define RUN_MAX 32768u
 
+/* Binary masks whose runs average fewer pixels than this are summed pixel by pixel through an
+ * index list (GATHER_FRAMES frames per pass), the others run by run. */
+#define GATHER_RUN 16
+#define GATHER_FRAMES 4
+
 /* More bins than this is a typing mistake, not a radial profile. */
 #define BINS_MAX 65536.0
 
@@ -47,11 +64,19 @@ typedef struct mask_run {
     uint32_t len;
 } mask_run;
 
-/* Task data, built by init_task and read-only afterwards. Exactly one of dense and runs is set. */
+enum { SIMD_NONE, SIMD_AVX2, SIMD_AVX512 };
+
+/* Task data, built by init_task and read-only afterwards. Exactly one of packed and runs is set. */
 typedef struct masks_task {
     uint64_t count;    /* N, the masks */
     uint64_t sig_size;
-    double *dense;     /* N x sig_size, mask-major */
+    double *dense;     /* N x sig_size, mask-major (only while building) */
+    /* Dense: sig_size x npad, pixel-major, N padded with zero masks to npad (a multiple of 4);
+     * 64-byte aligned. simd: the kernel this CPU runs (fixed for the run, so every partition
+     * sums in the same way). */
+    double *packed;
+    uint64_t npad;
+    int simd;
     /* Sparse: the runs of mask i are runs[run_first[i] .. run_first[i + 1]), increasing. Masks
      * whose non-zero entries are all 1 are `binary`: their runs are plain sums, exact for
      * integer data; the others multiply by weights. */
@@ -59,6 +84,13 @@ typedef struct masks_task {
     uint64_t *run_first;
     uint8_t *binary;
     double *weights;
+    /* Binary masks with short runs (rings a few pixels wide) are `gathered` instead: the flat
+     * indices of their pixels, increasing, idx[idx_first[i] .. idx_first[i + 1]), summed for
+     * GATHER_FRAMES frames per pass, so the cost is per pixel, not per run. */
+    uint8_t *gather;
+    uint32_t *idx;
+    uint64_t *idx_first;
+    uint64_t ngather; /* masks gathered */
 } masks_task;
 
 static void task_free(masks_task *t)
@@ -66,10 +98,14 @@ static void task_free(masks_task *t)
     if (!t)
         return;
     free(t->dense);
+    free(t->packed);
     free(t->runs);
     free(t->run_first);
     free(t->binary);
     free(t->weights);
+    free(t->gather);
+    free(t->idx);
+    free(t->idx_first);
     free(t);
 }
 
@@ -359,10 +395,64 @@ static int task_make_sparse(udf_ctx *ctx, masks_task *t)
         }
     }
     t->run_first[t->count] = (uint64_t)(r - t->runs);
+    /* Gather the binary masks whose runs are short on average. */
+    t->gather = calloc(t->count, 1);
+    t->idx_first = malloc((t->count + 1) * sizeof *t->idx_first);
+    if (!t->gather || !t->idx_first)
+        goto nomem;
+    uint64_t nidx = 0;
+    for (uint64_t i = 0; i < t->count && sig <= UINT32_MAX; i++) {
+        uint64_t pixels = 0, runs = t->run_first[i + 1] - t->run_first[i];
+        for (uint64_t k = t->run_first[i]; k < t->run_first[i + 1]; k++)
+            pixels += t->runs[k].len;
+        t->gather[i] = t->binary[i] && pixels < GATHER_RUN * runs;
+        if (t->gather[i]) {
+            nidx += pixels;
+            t->ngather++;
+        }
+    }
+    t->idx = malloc(nidx * sizeof *t->idx + 1);
+    if (!t->idx)
+        goto nomem;
+    nidx = 0;
+    for (uint64_t i = 0; i < t->count; i++) {
+        t->idx_first[i] = nidx;
+        for (uint64_t k = t->run_first[i]; t->gather[i] && k < t->run_first[i + 1]; k++)
+            for (uint32_t p = 0; p < t->runs[k].len; p++)
+                t->idx[nidx++] = (uint32_t)(t->runs[k].start + p);
+    }
+    t->idx_first[t->count] = nidx;
     return UDF_OK;
 nomem:
     ctx->host->error(ctx, "out of memory for the sparse masks");
     return UDF_ERR_NOMEM;
+}
+
+/* Pack the dense stack of t pixel-major for the dense kernels (t->dense stays for the caller). */
+static int task_make_dense(udf_ctx *ctx, masks_task *t)
+{
+    t->simd = SIMD_NONE;
+#ifdef DENSE_AVX2
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        t->simd = SIMD_AVX512;
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        t->simd = SIMD_AVX2;
+#endif
+    uint64_t sig = t->sig_size, vl = t->simd == SIMD_AVX512 ? 8 : 4;
+    uint64_t npad = (t->count + vl - 1) / vl * vl;
+    size_t bytes = npad && sig <= SIZE_MAX / sizeof(double) / npad
+                       ? (size_t)(sig * npad * sizeof(double) + 63) / 64 * 64 : 0;
+    t->npad = npad;
+    t->packed = bytes ? aligned_alloc(64, bytes) : NULL;
+    if (!t->packed) {
+        ctx->host->error(ctx, "out of memory for the dense masks");
+        return UDF_ERR_NOMEM;
+    }
+    for (uint64_t p = 0; p < sig; p++)
+        for (uint64_t i = 0; i < npad; i++)
+            t->packed[p * npad + i] = i < t->count ? t->dense[i * sig + p] : 0;
+    return UDF_OK;
 }
 
 /* --- hooks ----------------------------------------------------------------------------------- */
@@ -413,14 +503,13 @@ static int masks_init(udf_ctx *ctx, void **task_data)
      * pay per run. On 128 x 128 uint16 frames, 1 disk (5% of entries) ran 4x and 16 rings (5%)
      * 5x faster sparse; a quarter of the entries is a conservative cut-over (not measured). */
     int sparse = mode[0] == 't' || (mode[0] == 'a' && nonzero * 4 < entries);
-    if (sparse) {
-        if ((rc = task_make_sparse(ctx, t))) {
-            task_free(t);
-            return rc;
-        }
-        free(t->dense);
-        t->dense = NULL;
+    rc = sparse ? task_make_sparse(ctx, t) : task_make_dense(ctx, t);
+    if (rc) {
+        task_free(t);
+        return rc;
     }
+    free(t->dense);
+    t->dense = NULL;
     ctx->host->log(ctx, 2, "%llu masks, %.1f%% non-zero, applied %s", (unsigned long long)t->count,
                    entries ? 100.0 * (double)nonzero / (double)entries : 0.0,
                    sparse ? "sparse" : "dense");
@@ -428,13 +517,107 @@ static int masks_init(udf_ctx *ctx, void **task_data)
     return UDF_OK;
 }
 
-/* Dense application: frames are converted to double in groups of DENSE_FRAMES frames by
- * DENSE_BLOCK pixels (32 KiB, stays in L1/L2), and each mask's block (1 KiB) is then loaded once
- * for the whole group: the frames x pixels by pixels x N product, blocked for cache. With many
- * masks the mask stack (N x 8 bytes per pixel) outweighs the data, so reusing each block for 32
- * frames rather than 8 matters: 16 rings over 128 x 128 frames ran 1.6x faster. */
-#define DENSE_FRAMES 32
+/* Dense application: the (frames x pixels) by (pixels x N) matrix product. The masks are packed
+ * pixel-major (task->packed: sig_size x npad, N padded to a multiple of 4 with zero masks) so a
+ * pixel's weights for 4 or 8 masks are one or two vectors. A tile is cut into blocks of DENSE_BLOCK
+ * pixels (its masks, 16 KiB for 16 masks, stay in L1); within a block, groups of up to
+ * DENSE_FRAMES frames are converted to double once and a register-blocked micro-kernel keeps
+ * DENSE_FRAMES x 8 sums in registers, so each loaded weight vector serves DENSE_FRAMES frames and
+ * each broadcast pixel 8 masks. Every sum runs over the block's pixels in order, from zero, and is
+ * then added to the frame's accumulator block by block: the order depends on nothing but the
+ * tile's pixel range, not on how frames are grouped. */
+#define DENSE_FRAMES 8
 #define DENSE_BLOCK 128
+#define DENSE_TILE_DEPTH 32
+
+#if defined(DENSE_VECTOR)
+
+/* out[f * 16 + j] = sum over p < np of xs[f * DENSE_BLOCK + p] * mp[p * npad + j], for f < FR and
+ * j < NV * VL: FR frames by NV vectors of VL masks, all sums in registers. MADD(m, x, acc) is
+ * m * x + acc (fused or not, but the same for every call of one run). */
+#define DENSE_KERNEL_BODY(VT, FR, NV, MADD)                                                        \
+    do {                                                                                           \
+        VT a[DENSE_FRAMES][2];                                                                     \
+        _Pragma("GCC unroll 8") for (int f = 0; f < (FR); f++) {                                   \
+            a[f][0] = (VT){0};                                                                     \
+            a[f][1] = (VT){0};                                                                     \
+        }                                                                                          \
+        for (uint64_t p = 0; p < np; p++) {                                                        \
+            const VT *m = (const VT *)(mp + p * npad);                                             \
+            VT m0 = m[0], m1 = (NV) == 2 ? m[1] : m0;                                              \
+            DENSE_KEEP(m0, m1);                                                                    \
+            _Pragma("GCC unroll 8") for (int f = 0; f < (FR); f++) {                               \
+                double x = xs[f * DENSE_BLOCK + p];                                                \
+                a[f][0] = MADD(m0, x, a[f][0]);                                                    \
+                if ((NV) == 2)                                                                     \
+                    a[f][1] = MADD(m1, x, a[f][1]);                                                \
+            }                                                                                      \
+        }                                                                                          \
+        _Pragma("GCC unroll 8") for (int f = 0; f < (FR); f++) {                                   \
+            memcpy(out + f * 16, &a[f][0], sizeof(VT));                                            \
+            if ((NV) == 2)                                                                         \
+                memcpy(out + f * 16 + sizeof(VT) / sizeof(double), &a[f][1], sizeof(VT));          \
+        }                                                                                          \
+    } while (0)
+
+#define DENSE_KERNEL_SWITCH(VT, MADD)                                                              \
+    switch (fr * 4 + nv) {                                                                         \
+    case 8 * 4 + 2: DENSE_KERNEL_BODY(VT, 8, 2, MADD); break;                                      \
+    case 7 * 4 + 2: DENSE_KERNEL_BODY(VT, 7, 2, MADD); break;                                      \
+    case 6 * 4 + 2: DENSE_KERNEL_BODY(VT, 6, 2, MADD); break;                                      \
+    case 5 * 4 + 2: DENSE_KERNEL_BODY(VT, 5, 2, MADD); break;                                      \
+    case 4 * 4 + 2: DENSE_KERNEL_BODY(VT, 4, 2, MADD); break;                                      \
+    case 3 * 4 + 2: DENSE_KERNEL_BODY(VT, 3, 2, MADD); break;                                      \
+    case 2 * 4 + 2: DENSE_KERNEL_BODY(VT, 2, 2, MADD); break;                                      \
+    case 1 * 4 + 2: DENSE_KERNEL_BODY(VT, 1, 2, MADD); break;                                      \
+    case 8 * 4 + 1: DENSE_KERNEL_BODY(VT, 8, 1, MADD); break;                                      \
+    case 7 * 4 + 1: DENSE_KERNEL_BODY(VT, 7, 1, MADD); break;                                      \
+    case 6 * 4 + 1: DENSE_KERNEL_BODY(VT, 6, 1, MADD); break;                                      \
+    case 5 * 4 + 1: DENSE_KERNEL_BODY(VT, 5, 1, MADD); break;                                      \
+    case 4 * 4 + 1: DENSE_KERNEL_BODY(VT, 4, 1, MADD); break;                                      \
+    case 3 * 4 + 1: DENSE_KERNEL_BODY(VT, 3, 1, MADD); break;                                      \
+    case 2 * 4 + 1: DENSE_KERNEL_BODY(VT, 2, 1, MADD); break;                                      \
+    default: DENSE_KERNEL_BODY(VT, 1, 1, MADD); break;                                             \
+    }
+
+/* Portable: multiply, then add (two roundings). With only SSE2 a vd4 is two registers, so this
+ * one is called with nv = 1 and at most 6 frames (6 x 2 sums plus operands fit 16 registers). */
+#define MADD_PLAIN(m, x, acc) ((m) * (x) + (acc))
+#define DENSE_KEEP(a, b) ((void)0)
+static void dense_kernel(int fr, int nv, const double *restrict xs, const double *restrict mp,
+                         uint64_t npad, uint64_t np, double *restrict out)
+{
+    DENSE_KERNEL_SWITCH(vd4, MADD_PLAIN)
+}
+#undef DENSE_KEEP
+
+#ifdef DENSE_AVX2
+/* Keep both weight vectors in registers: loaded once per pixel, not once per frame. */
+#define DENSE_KEEP(a, b) __asm__("" : "+v"(a), "+v"(b))
+
+/* AVX2 + FMA, chosen at run time when the CPU has them: one rounding per term; 6 frames x 8
+ * masks. */
+#define MADD_FMA(m, x, acc) ((vd4)_mm256_fmadd_pd((__m256d)(m), _mm256_set1_pd(x), (__m256d)(acc)))
+__attribute__((target("avx2,fma"))) static void
+dense_kernel_avx2(int fr, int nv, const double *restrict xs, const double *restrict mp,
+                  uint64_t npad, uint64_t np, double *restrict out)
+{
+    DENSE_KERNEL_SWITCH(vd4, MADD_FMA)
+}
+
+/* AVX-512F: 32 registers of 8 doubles, 8 frames x 16 masks; the same fused operations as the
+ * AVX2 kernel, so both give the same bits. */
+#define MADD_FMA512(m, x, acc)                                                                     \
+    ((vd8)_mm512_fmadd_pd((__m512d)(m), _mm512_set1_pd(x), (__m512d)(acc)))
+__attribute__((target("avx512f"))) static void
+dense_kernel_avx512(int fr, int nv, const double *restrict xs, const double *restrict mp,
+                    uint64_t npad, uint64_t np, double *restrict out)
+{
+    DENSE_KERNEL_SWITCH(vd8, MADD_FMA512)
+}
+#undef DENSE_KEEP
+#endif
+#endif /* DENSE_VECTOR */
 
 /* dst[p] = src[offset + p] as double. The switch runs once per block row, not per pixel. */
 static void block_load(double *restrict dst, const void *src, udf_dtype dt, uint64_t offset,
@@ -459,41 +642,76 @@ static void block_load(double *restrict dst, const void *src, udf_dtype dt, uint
 #undef BLOCK_LOAD
 }
 
-/* sum x[p] * m[p] in eight independent lanes, added in a fixed order: the compiler may vectorise
- * it without -ffast-math, and the result does not depend on anything but the inputs. */
-static inline double dot(const double *restrict x, const double *restrict m, uint64_t n)
+#ifdef DENSE_VECTOR
+static void dense_tile(const masks_task *t, const udf_tile *tile, udf_dtype dt, double *acc)
 {
-    double lane[8] = {0};
-    uint64_t p = 0;
-    for (; p + 8 <= n; p += 8)
-        for (int k = 0; k < 8; k++)
-            lane[k] += x[p + k] * m[p + k];
-    double s = ((lane[0] + lane[4]) + (lane[1] + lane[5])) +
-               ((lane[2] + lane[6]) + (lane[3] + lane[7]));
-    for (; p < n; p++)
-        s += x[p] * m[p];
+    _Alignas(64) double xs[DENSE_FRAMES * DENSE_BLOCK];
+    _Alignas(64) double out[DENSE_FRAMES * 16];
+    const size_t elem = udf_dtype_size(dt);
+    const uint64_t n = t->count, npad = t->npad;
+    /* Masks per vector, frames per group, vectors of masks per call at most. */
+    const uint64_t vl = t->simd == SIMD_AVX512 ? 8 : 4;
+    const uint64_t frames = t->simd == SIMD_AVX512 ? 8 : 6;
+    const uint64_t nvmax = t->simd == SIMD_NONE ? 1 : 2;
+    for (uint64_t p0 = 0; p0 < tile->sig_count; p0 += DENSE_BLOCK) {
+        uint64_t np = tile->sig_count - p0 < DENSE_BLOCK ? tile->sig_count - p0 : DENSE_BLOCK;
+        const double *mblock = t->packed + (tile->sig_start + p0) * npad;
+        for (uint64_t f0 = 0; f0 < tile->depth; f0 += frames) {
+            int fr = (int)(tile->depth - f0 < frames ? tile->depth - f0 : frames);
+            for (int f = 0; f < fr; f++)
+                block_load(xs + f * DENSE_BLOCK,
+                           (const char *)tile->data + (f0 + (uint64_t)f) * tile->frame_stride * elem,
+                           dt, p0, np);
+            for (uint64_t g = 0; g < npad;) {
+                int nv = (int)((npad - g) / vl < nvmax ? (npad - g) / vl : nvmax);
+                switch (t->simd) {
+#ifdef DENSE_AVX2
+                case SIMD_AVX512:
+                    dense_kernel_avx512(fr, nv, xs, mblock + g, npad, np, out);
+                    break;
+                case SIMD_AVX2:
+                    dense_kernel_avx2(fr, nv, xs, mblock + g, npad, np, out);
+                    break;
+#endif
+                default:
+                    dense_kernel(fr, nv, xs, mblock + g, npad, np, out);
+                    break;
+                }
+                uint64_t w = (uint64_t)nv * vl, wn = n - g < w ? n - g : w;
+                for (int f = 0; f < fr; f++)
+                    for (uint64_t j = 0; j < wn; j++)
+                        acc[(f0 + (uint64_t)f) * n + g + j] += out[f * 16 + (int)j];
+                g += w;
+            }
+        }
+    }
+}
+#else
+/* Without GNU vector extensions: one dot product per frame and mask and block. */
+static inline double dot(const double *restrict x, const double *restrict m, uint64_t n,
+                         uint64_t stride)
+{
+    double s = 0;
+    for (uint64_t p = 0; p < n; p++)
+        s += x[p] * m[p * stride];
     return s;
 }
 
 static void dense_tile(const masks_task *t, const udf_tile *tile, udf_dtype dt, double *acc)
 {
-    double xs[DENSE_FRAMES][DENSE_BLOCK];
+    double xs[DENSE_BLOCK];
     const size_t elem = udf_dtype_size(dt);
-    for (uint64_t f0 = 0; f0 < tile->depth; f0 += DENSE_FRAMES) {
-        uint64_t nf = tile->depth - f0 < DENSE_FRAMES ? tile->depth - f0 : DENSE_FRAMES;
-        for (uint64_t p0 = 0; p0 < tile->sig_count; p0 += DENSE_BLOCK) {
-            uint64_t np = tile->sig_count - p0 < DENSE_BLOCK ? tile->sig_count - p0 : DENSE_BLOCK;
-            for (uint64_t f = 0; f < nf; f++)
-                block_load(xs[f], (const char *)tile->data + (f0 + f) * tile->frame_stride * elem,
-                           dt, p0, np);
-            for (uint64_t i = 0; i < t->count; i++) {
-                const double *m = t->dense + i * t->sig_size + tile->sig_start + p0;
-                for (uint64_t f = 0; f < nf; f++)
-                    acc[(f0 + f) * t->count + i] += dot(xs[f], m, np);
-            }
+    for (uint64_t p0 = 0; p0 < tile->sig_count; p0 += DENSE_BLOCK) {
+        uint64_t np = tile->sig_count - p0 < DENSE_BLOCK ? tile->sig_count - p0 : DENSE_BLOCK;
+        for (uint64_t f = 0; f < tile->depth; f++) {
+            block_load(xs, (const char *)tile->data + f * tile->frame_stride * elem, dt, p0, np);
+            for (uint64_t i = 0; i < t->count; i++)
+                acc[f * t->count + i] +=
+                    dot(xs, t->packed + (tile->sig_start + p0) * t->npad + i, np, t->npad);
         }
     }
 }
+#endif
 
 /* The first run of mask i that ends after flat pixel `from`. */
 static const mask_run *runs_from(const masks_task *t, uint64_t i, uint64_t from)
@@ -509,16 +727,101 @@ static const mask_run *runs_from(const masks_task *t, uint64_t i, uint64_t from)
     return t->runs + lo;
 }
 
+/* Ask for the bytes [p, p + n) in sequence: the gathers below visit a frame in the order of
+ * their masks, which the hardware prefetcher does not follow from memory. */
+static inline void prefetch_span(const void *p, uint64_t n)
+{
+#if defined(__GNUC__)
+    for (uint64_t o = 0; o < n; o += 64)
+        __builtin_prefetch((const char *)p + o);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
+/* First position k in [lo, hi) of the increasing idx with idx[k] >= v. */
+static uint64_t idx_lower(const uint32_t *idx, uint64_t lo, uint64_t hi, uint64_t v)
+{
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (idx[mid] < v)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /* Sparse application for data of type T: binary masks sum each run in S (exact: see RUN_MAX) and
- * the runs of a frame in A; weighted masks accumulate x * w in double. Runs are clipped to the
- * tile's band [ts, te) of flat pixels. */
+ * the runs of a frame in A; gathered masks sum their pixels in S in chunks of RUN_MAX, the chunks
+ * in A, four frames per pass (each frame's sum in the same order as alone); weighted masks
+ * accumulate x * w in double. Runs and index lists are clipped to the tile's band [ts, te) of flat
+ * pixels. */
 #define SPARSE_TILE(T, S, A)                                                                       \
     do {                                                                                           \
         const uint64_t ts = tile->sig_start, te = ts + tile->sig_count;                            \
+        for (uint64_t f0 = 0; f0 < tile->depth; f0 += GATHER_FRAMES) {                             \
+            uint64_t nf = tile->depth - f0 < GATHER_FRAMES ? tile->depth - f0 : GATHER_FRAMES;     \
+            if (t->ngather)                                                                        \
+                for (uint64_t f = 0; f < nf; f++)                                                  \
+                    prefetch_span((const T *)tile->data + (f0 + f) * tile->frame_stride,           \
+                                  tile->sig_count * sizeof(T));                                    \
+            for (uint64_t i = 0; i < t->count; i++) {                                              \
+                if (!t->gather[i])                                                                 \
+                    continue;                                                                      \
+                uint64_t lo = t->idx_first[i], hi = t->idx_first[i + 1];                           \
+                if (ts)                                                                            \
+                    lo = idx_lower(t->idx, lo, hi, ts);                                            \
+                if (te < t->sig_size)                                                              \
+                    hi = idx_lower(t->idx, lo, hi, te);                                            \
+                const T *x0 = (const T *)tile->data + f0 * tile->frame_stride;                     \
+                if (nf == GATHER_FRAMES) {                                                         \
+                    const T *restrict a = x0, *restrict b = a + tile->frame_stride,                \
+                                      *restrict c = b + tile->frame_stride,                        \
+                                      *restrict d = c + tile->frame_stride;                        \
+                    A sa = 0, sb = 0, sc = 0, sd = 0;                                              \
+                    for (uint64_t k0 = lo; k0 < hi; k0 += RUN_MAX) {                               \
+                        uint64_t k1 = hi - k0 < RUN_MAX ? hi : k0 + RUN_MAX;                       \
+                        S pa = 0, pb = 0, pc = 0, pd = 0;                                          \
+                        for (uint64_t k = k0; k < k1; k++) {                                       \
+                            uint64_t q = t->idx[k] - ts;                                           \
+                            pa += (S)a[q];                                                         \
+                            pb += (S)b[q];                                                         \
+                            pc += (S)c[q];                                                         \
+                            pd += (S)d[q];                                                         \
+                        }                                                                          \
+                        sa += (A)pa;                                                               \
+                        sb += (A)pb;                                                               \
+                        sc += (A)pc;                                                               \
+                        sd += (A)pd;                                                               \
+                    }                                                                              \
+                    acc[f0 * t->count + i] += (double)sa;                                          \
+                    acc[(f0 + 1) * t->count + i] += (double)sb;                                    \
+                    acc[(f0 + 2) * t->count + i] += (double)sc;                                    \
+                    acc[(f0 + 3) * t->count + i] += (double)sd;                                    \
+                    continue;                                                                      \
+                }                                                                                  \
+                for (uint64_t f = 0; f < nf; f++) {                                                \
+                    const T *restrict a = x0 + f * tile->frame_stride;                             \
+                    A sa = 0;                                                                      \
+                    for (uint64_t k0 = lo; k0 < hi; k0 += RUN_MAX) {                               \
+                        uint64_t k1 = hi - k0 < RUN_MAX ? hi : k0 + RUN_MAX;                       \
+                        S pa = 0;                                                                  \
+                        for (uint64_t k = k0; k < k1; k++)                                         \
+                            pa += (S)a[t->idx[k] - ts];                                            \
+                        sa += (A)pa;                                                               \
+                    }                                                                              \
+                    acc[(f0 + f) * t->count + i] += (double)sa;                                    \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
         for (uint64_t f = 0; f < tile->depth; f++) {                                               \
             const T *restrict x = (const T *)tile->data + f * tile->frame_stride;                  \
             double *accf = acc + f * t->count;                                                     \
             for (uint64_t i = 0; i < t->count; i++) {                                              \
+                if (t->gather[i])                                                                  \
+                    continue;                                                                      \
                 const mask_run *r = ts ? runs_from(t, i, ts) : t->runs + t->run_first[i];          \
                 const mask_run *end = t->runs + t->run_first[i + 1];                               \
                 if (t->binary[i]) {                                                                \
@@ -562,7 +865,7 @@ static int masks_tile(udf_ctx *ctx, const udf_tile *tile)
         ctx->host->error(ctx, "unsupported input dtype %d", (int)dt);
         return UDF_ERR_UNSUPPORTED;
     }
-    if (t->dense) {
+    if (t->packed) {
         dense_tile(t, tile, dt, acc);
         return UDF_OK;
     }
@@ -602,8 +905,8 @@ static const udf_plugin masks_plugin = {
     /* Native data: the host hands over the mapped file without a copy, and integer data with
      * 0/1 masks is summed exactly. */
     .input_dtype = UDF_DTYPE_NATIVE,
-    /* Tiles of DENSE_FRAMES frames let the dense path reuse each mask block that often. */
-    .tile_depth = DENSE_FRAMES,
+    /* The dense path reuses each block of masks for every frame of a tile. */
+    .tile_depth = DENSE_TILE_DEPTH,
     .declare_buffers = masks_declare,
     .init_task = masks_init,
     .process_tile = masks_tile,

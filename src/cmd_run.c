@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -10,8 +11,10 @@
 #include "cli.h"
 #include "commands.h"
 #include "ds.h"
+#include "config.h"
 #include "dsopt.h"
 #include "dtype.h"
+#include "json.h"
 #include "npy.h"
 #include "plan.h"
 #include "results.h"
@@ -30,6 +33,13 @@ enum {
     OPT_PARTITION_SIZE,
     OPT_VERBOSE,
     OPT_QUIET,
+    OPT_PROGRESS,
+    OPT_NO_PROGRESS,
+    OPT_JSON,
+    OPT_STDOUT,
+    OPT_PREVIEW,
+    OPT_PREVIEW_SCALE,
+    OPT_SAVE_FORMAT,
     OPT_HELP
 };
 
@@ -46,6 +56,13 @@ static const cli_option run_options[] = {
     {"partition-size", 0, "SIZE", "largest partition in bytes of input, e.g. 64M (default 32M)", OPT_PARTITION_SIZE},
     {"verbose", 'v', NULL, "say more (dataset, threads, time and throughput, plugin log messages)", OPT_VERBOSE},
     {"quiet", 'q', NULL, "print nothing but errors", OPT_QUIET},
+    {"progress", 0, NULL, "show a progress bar on stderr (default: when stderr is a terminal)", OPT_PROGRESS},
+    {"no-progress", 0, NULL, "never show a progress bar", OPT_NO_PROGRESS},
+    {"json", 0, NULL, "print a JSON summary of the run on stdout when done", OPT_JSON},
+    {"stdout", 0, "PLUGIN.BUFFER", "also write this result buffer as .npy to stdout", OPT_STDOUT},
+    {"preview", 0, NULL, "write a PNG picture of every 2-D result next to it", OPT_PREVIEW},
+    {"preview-scale", 0, "SCALE", "linear (default) or log", OPT_PREVIEW_SCALE},
+    {"save-format", 0, "FORMAT", "npy (default) or tiff: results also as float32 TIFF", OPT_SAVE_FORMAT},
     {"help", 'h', NULL, "show this help and exit", OPT_HELP},
     {NULL, 0, NULL, NULL, 0},
 };
@@ -68,6 +85,10 @@ typedef struct run_args {
     uint64_t partition_bytes;
     int verbose;
     int quiet;
+    int progress; /* 1 on, 0 off, -1 when stderr is a terminal */
+    int json;
+    const char *stdout_buffer;
+    results_opts out;
     int help;
 } run_args;
 
@@ -121,6 +142,25 @@ static int run_option(void *state, int id, const char *v, err *e)
         return 0;
     case OPT_VERBOSE: a->verbose = 1; return 0;
     case OPT_QUIET: a->quiet = 1; return 0;
+    case OPT_PROGRESS: a->progress = 1; return 0;
+    case OPT_NO_PROGRESS: a->progress = 0; return 0;
+    case OPT_JSON: a->json = 1; return 0;
+    case OPT_STDOUT:
+        if (!strchr(v, '.'))
+            return err_set(e, UH_EUSAGE, "--stdout: '%s' is not PLUGIN.BUFFER", v);
+        a->stdout_buffer = v;
+        return 0;
+    case OPT_PREVIEW: a->out.preview = true; return 0;
+    case OPT_PREVIEW_SCALE:
+        if (strcmp(v, "linear") && strcmp(v, "log"))
+            return err_set(e, UH_EUSAGE, "--preview-scale: '%s' is neither linear nor log", v);
+        a->out.scale = !strcmp(v, "log") ? PREVIEW_LOG : PREVIEW_LINEAR;
+        return 0;
+    case OPT_SAVE_FORMAT:
+        if (strcmp(v, "npy") && strcmp(v, "tiff"))
+            return err_set(e, UH_EUSAGE, "--save-format: '%s' is neither npy nor tiff", v);
+        a->out.tiff = !strcmp(v, "tiff");
+        return 0;
     case OPT_HELP: a->help = 1; return 0;
     }
     return err_set(e, UH_EINTERNAL, "unhandled option %d", id);
@@ -216,6 +256,177 @@ static void meta_fill(udf_meta *m, const ds *d, const uint8_t *roi, uint64_t sel
     m->selected_frames = selected;
 }
 
+/* --- progress bar -------------------------------------------------------------------------- */
+
+typedef struct progress {
+    struct timespec start, last;
+    uint64_t frame_bytes;
+    bool shown;
+} progress;
+
+static double seconds_since(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t->tv_sec) + 1e-9 * (double)(now.tv_nsec - t->tv_nsec);
+}
+
+/* One line on stderr, redrawn at most 10 times a second: bar, frames, GB/s, time left. */
+static void progress_update(void *arg, uint64_t done, uint64_t total)
+{
+    progress *p = arg;
+    if (done < total && p->shown && seconds_since(&p->last) < 0.1)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &p->last);
+    double secs = seconds_since(&p->start), frac = total ? (double)done / (double)total : 1;
+    double gbs = secs > 0 ? (double)done * (double)p->frame_bytes / 1e9 / secs : 0;
+    char bar[31];
+    int fill = (int)(frac * 30);
+    for (int i = 0; i < 30; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[30] = '\0';
+    char eta[32] = "";
+    if (done && done < total)
+        snprintf(eta, sizeof eta, ", %.0f s left", secs / frac - secs);
+    fprintf(stderr, "\r[%s] %3.0f%% %llu/%llu frames, %.2f GB/s%s\033[K", bar, frac * 100,
+            (unsigned long long)done, (unsigned long long)total, gbs, eta);
+    fflush(stderr);
+    p->shown = true;
+}
+
+static void progress_end(progress *p)
+{
+    if (p->shown)
+        fputc('\n', stderr);
+}
+
+/* --- the run record (udfhost-run.json, --json) ------------------------------------------------- */
+
+static void iso_time(time_t t, char *buf, size_t cap)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* What a run did, enough to repeat it: program, command line, plugins with their parameters,
+ * dataset, corrections, threads, times, and every result file. */
+static char *run_record(int argc, char **argv, const run_args *a, const ds *d, unsigned threads,
+                        time_t started, double secs, uint64_t selected, const bufset *results)
+{
+    jbuf b = {0};
+    char when[32];
+    jb_printf(&b, "{\n  \"udfhost\": ");
+    jb_str(&b, PACKAGE_VERSION);
+    jb_printf(&b, ",\n  \"command\": [\"udfhost\", \"run\"");
+    for (int i = 0; i < argc; i++) {
+        jb_printf(&b, ", ");
+        jb_str(&b, argv[i]);
+    }
+    jb_printf(&b, "],\n  \"plugins\": [");
+    for (uint32_t k = 0; k < a->n_plugins; k++) {
+        const plugin *pl = a->plugins[k];
+        jb_printf(&b, "%s\n    {\"name\": ", k ? "," : "");
+        jb_str(&b, pl->desc.name);
+        jb_printf(&b, ", \"version\": ");
+        jb_str(&b, pl->desc.version);
+        jb_printf(&b, ", \"file\": ");
+        jb_str(&b, pl->path);
+        jb_printf(&b, ", \"parameters\": [");
+        for (uint32_t i = 0; i < pl->n_given; i++) {
+            jb_printf(&b, "%s[", i ? ", " : "");
+            jb_str(&b, pl->given[i].decl->name);
+            jb_printf(&b, ", ");
+            jb_str(&b, pl->given[i].value);
+            jb_printf(&b, "]");
+        }
+        jb_printf(&b, "]}");
+    }
+    struct stat st;
+    bool have_stat = strcmp(d->path, "-") && !stat(d->path, &st);
+    char *abs = have_stat ? realpath(d->path, NULL) : NULL;
+    jb_printf(&b, "\n  ],\n  \"dataset\": {\"path\": ");
+    jb_str(&b, abs ? abs : d->path);
+    free(abs);
+    jb_printf(&b, ", \"format\": ");
+    jb_str(&b, d->reader->name);
+    jb_printf(&b, ", \"nav_shape\": ");
+    jb_dims(&b, d->nav_shape, d->nav_ndim);
+    jb_printf(&b, ", \"sig_shape\": ");
+    jb_dims(&b, d->sig_shape, d->sig_ndim);
+    jb_printf(&b, ", \"dtype\": \"%s\", \"byte_order\": \"%s\", \"bytes\": %llu",
+              dtype_name(d->dtype), d->big_endian ? "big" : "little",
+              (unsigned long long)(d->num_frames * d->frame_bytes));
+    if (have_stat) {
+        iso_time(st.st_mtime, when, sizeof when);
+        jb_printf(&b, ", \"modified\": \"%s\"", when);
+    }
+    jb_printf(&b, ", \"sync_offset\": %lld},\n  \"roi\": ", (long long)d->sync_offset);
+    jb_str(&b, a->roi_path);
+    jb_printf(&b, ",\n  \"corrections\": {\"dark\": ");
+    jb_str(&b, a->dark_path);
+    jb_printf(&b, ", \"gain\": ");
+    jb_str(&b, a->gain_path);
+    jb_printf(&b, ", \"excluded_pixels\": ");
+    jb_str(&b, a->excluded_path);
+    jb_printf(&b, "},\n  \"threads\": %u,\n  \"ranks\": 1,\n", threads);
+    iso_time(started, when, sizeof when);
+    jb_printf(&b, "  \"started\": \"%s\",\n", when);
+    iso_time(time(NULL), when, sizeof when);
+    double bytes = (double)selected * (double)d->frame_bytes;
+    jb_printf(&b, "  \"finished\": \"%s\",\n  \"seconds\": %.6f,\n  \"frames\": %llu,\n"
+              "  \"gb_per_s\": %.3f,\n  \"results\": [", when, secs,
+              (unsigned long long)selected, secs > 0 ? bytes / 1e9 / secs : 0.0);
+    bool first = true;
+    for (uint32_t k = 0; k < a->n_plugins; k++) {
+        const plugin *pl = a->plugins[k];
+        for (uint32_t i = 0; i < pl->n_buffers; i++) {
+            if (pl->buffers[i].decl.flags & UDF_BUFFER_PRIVATE)
+                continue;
+            uint64_t shape[2 * UDF_MAX_DIMS];
+            uint32_t ndim = results_shape(d, pl, i, shape);
+            jb_printf(&b, "%s\n    {\"plugin\": ", first ? "" : ",");
+            jb_str(&b, pl->desc.name);
+            jb_printf(&b, ", \"buffer\": ");
+            jb_str(&b, pl->buffers[i].name);
+            jb_printf(&b, ", \"file\": \"%s.%s.npy\", \"kind\": \"%s\", \"shape\": ",
+                      pl->desc.name, pl->buffers[i].name,
+                      pl->buffers[i].decl.kind == UDF_KIND_NAV   ? "nav"
+                      : pl->buffers[i].decl.kind == UDF_KIND_SIG ? "sig"
+                                                                 : "single");
+            jb_dims(&b, shape, ndim);
+            jb_printf(&b, ", \"dtype\": \"%s\"}", dtype_name(results[k].views[i].dtype));
+            first = false;
+        }
+    }
+    jb_printf(&b, "\n  ]\n}\n");
+    if (b.oom) {
+        jb_free(&b);
+        return NULL;
+    }
+    return b.s;
+}
+
+/* The result buffer named PLUGIN.BUFFER: plugin k, buffer i. UH_EUSAGE if there is none. */
+static int find_result(const run_args *a, const char *spec, uint32_t *k, uint32_t *i, err *e)
+{
+    const char *dot = strchr(spec, '.');
+    for (uint32_t p = 0; p < a->n_plugins; p++) {
+        const plugin *pl = a->plugins[p];
+        if (strlen(pl->desc.name) != (size_t)(dot - spec) ||
+            strncmp(pl->desc.name, spec, (size_t)(dot - spec)))
+            continue;
+        for (uint32_t j = 0; j < pl->n_buffers; j++)
+            if (!strcmp(pl->buffers[j].name, dot + 1) &&
+                !(pl->buffers[j].decl.flags & UDF_BUFFER_PRIVATE)) {
+                *k = p;
+                *i = j;
+                return 0;
+            }
+    }
+    return err_set(e, UH_EUSAGE, "--stdout: no result buffer %s in this run", spec);
+}
+
 static unsigned default_threads(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -224,7 +435,7 @@ static unsigned default_threads(void)
 
 int cmd_run(int argc, char **argv, err *e)
 {
-    run_args a = {0};
+    run_args a = {.progress = -1};
     ds *d = NULL;
     uint8_t *roi = NULL;
     corrections corr = {0};
@@ -241,6 +452,8 @@ int cmd_run(int argc, char **argv, err *e)
         rc = err_set(e, UH_EUSAGE, "no dataset given (see udfhost run --help)");
     if (!rc)
         rc = dsopt_finish(&a.dso, e);
+    if (!rc && a.json && a.stdout_buffer)
+        rc = err_set(e, UH_EUSAGE, "--json and --stdout both write to stdout: choose one");
     for (uint32_t k = 0; k < a.n_plugins && !rc; k++)
         rc = plugin_params_check(a.plugins[k], e);
     if (rc)
@@ -269,6 +482,9 @@ int cmd_run(int argc, char **argv, err *e)
         rc = plugin_setup(a.plugins[k], &meta, e);
     if (rc || (rc = narrow_to_wanted(a.plugins, a.n_plugins, d, &roi, &selected, e)))
         goto done;
+    uint32_t out_k = 0, out_i = 0;
+    if (a.stdout_buffer && (rc = find_result(&a, a.stdout_buffer, &out_k, &out_i, e)))
+        goto done;
     /* Check the output directory before reading data, a long run must not fail at its end; and
      * after the plugins accepted their parameters, so that a refused run creates nothing. */
     if ((rc = results_prepare_dir(a.output, e)))
@@ -287,19 +503,41 @@ int cmd_run(int argc, char **argv, err *e)
         fprintf(stderr, "udfhost: %s: %llu frames of %llu pixels (%s), %u threads\n", d->path,
                 (unsigned long long)d->num_frames, (unsigned long long)d->sig_size,
                 dtype_name(d->dtype), c.threads);
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    if ((rc = run_execute(&c, results, e)))
+    progress bar = {.frame_bytes = d->frame_bytes};
+    if (a.progress == 1 || (a.progress == -1 && !a.quiet && isatty(STDERR_FILENO))) {
+        c.progress = progress_update;
+        c.progress_arg = &bar;
+    }
+    time_t started = time(NULL);
+    clock_gettime(CLOCK_MONOTONIC, &bar.start);
+    rc = run_execute(&c, results, e);
+    progress_end(&bar);
+    if (rc)
         goto done;
     have_results = true;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = seconds_since(&bar.start);
     if (a.verbose) {
-        double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
         double bytes = (double)selected * (double)d->frame_bytes;
         fprintf(stderr, "udfhost: processed %llu frames (%.3g GB) in %.3f s, %.2f GB/s\n",
                 (unsigned long long)selected, bytes / 1e9, secs, secs > 0 ? bytes / 1e9 / secs : 0);
     }
-    rc = results_write(d, a.plugins, results, a.n_plugins, a.output, e);
+    char *record = run_record(argc, argv, &a, d, c.threads, started, secs, selected, results);
+    if (!record) {
+        rc = err_set(e, UH_ENOMEM, "out of memory for the run record");
+        goto done;
+    }
+    a.out.record = record;
+    rc = results_write(d, a.plugins, results, a.n_plugins, a.output, &a.out, e);
+    if (!rc && a.json && (fputs(record, stdout) == EOF || fflush(stdout)))
+        rc = err_sys(e, UH_EIO, errno, "stdout: cannot write the summary");
+    free(record);
+    if (!rc && a.stdout_buffer) {
+        uint64_t shape[2 * UDF_MAX_DIMS];
+        uint32_t ndim = results_shape(d, a.plugins[out_k], out_i, shape);
+        const udf_view *v = &results[out_k].views[out_i];
+        fflush(stdout);
+        rc = npy_write_fd(STDOUT_FILENO, "stdout", v->dtype, ndim, shape, v->data, e);
+    }
 done:
     for (uint32_t k = 0; k < a.n_plugins; k++) {
         if (have_results)

@@ -7,5 +7,7 @@
 int cmd_run(int argc, char **argv, err *e);
 int cmd_plugin_info(int argc, char **argv, err *e);
 int cmd_info(int argc, char **argv, err *e);
+int cmd_list_plugins(int argc, char **argv, err *e);
+int cmd_check_plugin(int argc, char **argv, err *e);
 
 #endif

@@ -19,6 +19,8 @@ static const command commands[] = {
     {"run", cmd_run, "run UDF plugins over a dataset and write their results as .npy"},
     {"info", cmd_info, "show what udfhost makes of a dataset (format, shapes, dtype, size)"},
     {"plugin-info", cmd_plugin_info, "show a plugin's description, parameters and buffers"},
+    {"list-plugins", cmd_list_plugins, "list the plugins udfhost finds: name, version, description"},
+    {"check-plugin", cmd_check_plugin, "validate a plugin and run it on generated data"},
 };
 
 static void usage(FILE *out)

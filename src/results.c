@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "imgout.h"
 #include "npy.h"
 
 int results_prepare_dir(const char *dir, err *e)
@@ -71,36 +72,155 @@ static int write_one(const char *tmp, const char *final, udf_dtype dtype, uint32
     return rc;
 }
 
-int results_write(const ds *d, plugin **plugins, const bufset *results, uint32_t n_plugins,
-                  const char *dir, err *e)
+/* One more file to rename into place at the end. */
+static pending *add_pending(pending **files, size_t *n, size_t *cap, const char *dir,
+                            const char *name, err *e)
 {
-    size_t total = 0, n = 0;
-    for (uint32_t k = 0; k < n_plugins; k++)
-        total += plugins[k]->n_buffers;
-    pending *files = calloc(total + 1, sizeof *files);
-    if (!files)
+    if (*n == *cap) {
+        size_t c = *cap ? 2 * *cap : 16;
+        pending *grown = realloc(*files, c * sizeof *grown);
+        if (!grown) {
+            err_set(e, UH_ENOMEM, "out of memory");
+            return NULL;
+        }
+        *files = grown;
+        *cap = c;
+    }
+    pending *f = &(*files)[*n];
+    if (asprintf(&f->final, "%s/%s", dir, name) < 0) {
+        err_set(e, UH_ENOMEM, "out of memory");
+        return NULL;
+    }
+    if (asprintf(&f->tmp, "%s/.%s.tmp-%ld", dir, name, (long)getpid()) < 0) {
+        free(f->final);
+        err_set(e, UH_ENOMEM, "out of memory");
+        return NULL;
+    }
+    (*n)++;
+    return f;
+}
+
+/* The buffer rearranged so that its extra dims come first: slices[k] is the k-th base-shaped
+ * image (rows x cols). Returns a malloc'ed copy, or NULL. */
+static void *extra_first(const udf_view *v, uint64_t base, uint64_t extra)
+{
+    size_t elem = udf_dtype_size(v->dtype), bytes = base * extra * elem;
+    unsigned char *out = malloc(bytes ? bytes : 1);
+    if (!out)
+        return NULL;
+    const unsigned char *in = v->data;
+    for (uint64_t p = 0; p < base; p++)
+        for (uint64_t k = 0; k < extra; k++)
+            memcpy(out + (k * base + p) * elem, in + (p * extra + k) * elem, elem);
+    return out;
+}
+
+static int write_pictures(const ds *d, const plugin *pl, uint32_t i, const udf_view *v,
+                          const results_opts *opt, const char *dir, pending **files, size_t *n,
+                          size_t *cap, err *e)
+{
+    const udf_buffer_decl *b = &pl->buffers[i].decl;
+    uint32_t base_ndim = b->kind == UDF_KIND_NAV ? d->nav_ndim
+                         : b->kind == UDF_KIND_SIG ? d->sig_ndim
+                                                   : 0;
+    const uint64_t *base_shape = b->kind == UDF_KIND_NAV ? d->nav_shape : d->sig_shape;
+    uint64_t extra = pl->buffers[i].extra_size, base = 1;
+    for (uint32_t k = 0; k < base_ndim; k++)
+        base *= base_shape[k];
+    bool image = base_ndim == 2;
+    if (!image && !opt->tiff)
+        return 0;
+    void *slices = extra > 1 ? extra_first(v, base, extra) : v->data;
+    if (!slices)
         return err_set(e, UH_ENOMEM, "out of memory");
+    size_t elem = udf_dtype_size(v->dtype);
     int rc = 0;
+    char name[512];
+    for (uint64_t k = 0; opt->preview && image && k < extra && !rc; k++) {
+        if (extra > 1)
+            snprintf(name, sizeof name, "%s.%s.%llu.png", pl->desc.name, pl->buffers[i].name,
+                     (unsigned long long)k);
+        else
+            snprintf(name, sizeof name, "%s.%s.png", pl->desc.name, pl->buffers[i].name);
+        pending *f = add_pending(files, n, cap, dir, name, e);
+        rc = f ? preview_write_png(f->tmp, (const char *)slices + k * base * elem, v->dtype,
+                                   base_shape[0], base_shape[1], opt->scale, e)
+               : UH_ENOMEM;
+    }
+    if (!rc && opt->tiff) {
+        /* Pages of the base image: extra slices, or the leading dims of a larger base. */
+        uint64_t shape[2 * UDF_MAX_DIMS];
+        uint32_t ndim = 0;
+        if (extra > 1)
+            shape[ndim++] = extra;
+        for (uint32_t k = 0; k < base_ndim; k++)
+            shape[ndim++] = base_shape[k];
+        if (!ndim)
+            shape[ndim++] = 1;
+        snprintf(name, sizeof name, "%s.%s.tif", pl->desc.name, pl->buffers[i].name);
+        pending *f = add_pending(files, n, cap, dir, name, e);
+        rc = f ? imgout_write_tiff(f->tmp, slices, v->dtype, ndim, shape, e) : UH_ENOMEM;
+    }
+    if (slices != v->data)
+        free(slices);
+    return rc;
+}
+
+static int write_text(const char *tmp, const char *final, const char *text, err *e)
+{
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0)
+        return err_sys(e, UH_EIO, errno, "%s: cannot create", tmp);
+    size_t len = strlen(text), done = 0;
+    int rc = 0;
+    while (done < len && !rc) {
+        ssize_t w = write(fd, text + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            rc = err_sys(e, UH_EIO, errno, "%s: write failed", final);
+        else
+            done += (size_t)w;
+    }
+    if (!rc && fsync(fd))
+        rc = err_sys(e, UH_EIO, errno, "%s: fsync failed", final);
+    if (close(fd) && !rc)
+        rc = err_sys(e, UH_EIO, errno, "%s: close failed", final);
+    return rc;
+}
+
+int results_write(const ds *d, plugin **plugins, const bufset *results, uint32_t n_plugins,
+                  const char *dir, const results_opts *opt, err *e)
+{
+    static const results_opts none = {0};
+    if (!opt)
+        opt = &none;
+    pending *files = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    char name[512];
     for (uint32_t k = 0; k < n_plugins && !rc; k++) {
         const plugin *pl = plugins[k];
         for (uint32_t i = 0; i < pl->n_buffers && !rc; i++) {
             if (pl->buffers[i].decl.flags & UDF_BUFFER_PRIVATE)
                 continue;
-            pending *f = &files[n];
-            if (asprintf(&f->final, "%s/%s.%s.npy", dir, pl->desc.name, pl->buffers[i].name) < 0 ||
-                asprintf(&f->tmp, "%s/.%s.%s.npy.tmp-%ld", dir, pl->desc.name, pl->buffers[i].name,
-                         (long)getpid()) < 0) {
-                rc = err_set(e, UH_ENOMEM, "out of memory");
+            snprintf(name, sizeof name, "%s.%s.npy", pl->desc.name, pl->buffers[i].name);
+            pending *f = add_pending(&files, &n, &cap, dir, name, e);
+            if (!f) {
+                rc = UH_ENOMEM;
                 break;
             }
-            n++;
             uint64_t shape[2 * UDF_MAX_DIMS];
             uint32_t ndim = results_shape(d, pl, i, shape);
             const udf_view *v = &results[k].views[i];
             rc = write_one(f->tmp, f->final, v->dtype, ndim, shape, v->data, e);
-            if (rc)
-                unlink(f->tmp);
+            if (!rc && (opt->preview || opt->tiff))
+                rc = write_pictures(d, pl, i, v, opt, dir, &files, &n, &cap, e);
         }
+    }
+    if (!rc && opt->record) {
+        pending *f = add_pending(&files, &n, &cap, dir, "udfhost-run.json", e);
+        rc = f ? write_text(f->tmp, f->final, opt->record, e) : UH_ENOMEM;
     }
     for (size_t i = 0; i < n && !rc; i++)
         if (rename(files[i].tmp, files[i].final))

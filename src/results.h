@@ -4,12 +4,14 @@
 #ifndef UDFHOST_RESULTS_H
 #define UDFHOST_RESULTS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "bufs.h"
 #include "ds.h"
 #include "err.h"
 #include "plugin.h"
+#include "preview.h"
 
 /* Create dir (and missing parents) if needed and check it is a writable directory, before any
  * processing starts. Returns 0 or UH_EIO. */
@@ -19,8 +21,17 @@ int results_prepare_dir(const char *dir, err *e);
  * extra (single). Returns ndim. */
 uint32_t results_shape(const ds *d, const plugin *pl, uint32_t i, uint64_t *shape);
 
-/* Write all results; on failure no new file is left in dir and existing files are untouched. */
+/* What results_write writes besides the .npy files. */
+typedef struct results_opts {
+    const char *record;       /* text of <dir>/udfhost-run.json, or NULL */
+    bool preview;             /* <plugin>.<buffer>[.<k>].png for buffers with a 2-D base shape */
+    preview_scale scale;
+    bool tiff;                /* <plugin>.<buffer>.tif (float32; extra dims as pages) too */
+} results_opts;
+
+/* Write all results (and what opt asks for); on failure no new file is left in dir and existing
+ * files are untouched. opt may be NULL. */
 int results_write(const ds *d, plugin **plugins, const bufset *results, uint32_t n_plugins,
-                  const char *dir, err *e);
+                  const char *dir, const results_opts *opt, err *e);
 
 #endif

@@ -49,6 +49,8 @@ typedef struct runner {
     udf_view *merge_dest, *merge_src;
     udf_ctx main_ctx;
     hook_call main_call;
+    uint64_t frames_done;      /* selected frames of the partitions merged so far */
+    uint64_t frames_total;
     pthread_mutex_t fail_lock; /* protects fail_index and fail */
     uint64_t fail_index;
     err fail;
@@ -344,6 +346,9 @@ static int consume(void *arg, uint64_t index)
         }
         bufs_free(&sets[k]);
     }
+    r->frames_done += pp->selected;
+    if (!rc && c->progress)
+        c->progress(c->progress_arg, r->frames_done, r->frames_total);
     return rc;
 }
 
@@ -422,6 +427,8 @@ static int runner_init(runner *r, const run_config *c, err *e)
         return rc;
     if (!(r->target_of = calloc(c->n_plugins, sizeof *r->target_of)))
         return err_set(e, UH_ENOMEM, "out of memory");
+    for (uint64_t i = 0; i < r->plan.count; i++)
+        r->frames_total += r->plan.parts[i].selected;
     runner_plan_tiles(r);
     r->n_workers = c->threads;
     r->window = 2 * c->threads;

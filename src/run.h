@@ -19,6 +19,10 @@ typedef struct run_config {
     const uint8_t *roi;      /* NULL or d->num_frames bytes, non-zero = selected */
     uint64_t partition_bytes; /* 0: PLAN_PARTITION_BYTES */
     const corrections *corr; /* NULL or the corrections applied to every tile */
+    /* Called on the calling thread after each partition is merged, with the selected frames
+     * merged so far and in all; NULL for none. */
+    void (*progress)(void *arg, uint64_t frames_done, uint64_t frames_total);
+    void *progress_arg;
 } run_config;
 
 /* Process the dataset with every plugin. On success results[i] holds plugin i's whole result

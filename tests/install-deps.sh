@@ -2,7 +2,7 @@
 # Installs the Debian packages that building and testing udfhost need, when any is missing, so
 # that the README's commands work on a machine that has only git, gcc and make.
 set -e
-PACKAGES="gcc g++ make autoconf automake libtool pkg-config libtiff-dev libinih-dev libhdf5-dev \
+PACKAGES="gcc g++ make autoconf automake libtool pkg-config libtiff-dev libinih-dev libhdf5-dev libpng-dev \
 libcriterion-dev python3-numpy python3-tifffile python3-mrcfile python3-h5py mandoc binutils"
 missing=
 for p in $PACKAGES; do

@@ -68,6 +68,14 @@ sdk_example() {
         [ -f build-suite/example/out/sum.intensity.npy ]
 }
 step "install and out-of-tree SDK example" sdk_example
+sdk_template() {
+    rm -rf build-suite/template && cp -r plugin-sdk/template build-suite/template
+    PKG_CONFIG_PATH="$stage/usr/local/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$stage" \
+        UDFHOST_PLUGIN_PATH="$stage/usr/local/lib/udfhost" \
+        make -C build-suite/template test UDFHOST="$stage/usr/local/bin/udfhost" >/dev/null &&
+    [ -f "$stage/usr/local/share/bash-completion/completions/udfhost" ]
+}
+step "plugin template built and tested against the installed SDK" sdk_template
 step "benchmark smoke run (make bench-quick)" sh -c "cd $plain && make bench-quick >bench-quick.log 2>&1 || { tail -n 20 bench-quick.log; exit 1; }"
 step "make distcheck" sh -c "cd $plain && make -j$jobs distcheck >distcheck.log 2>&1 || { tail -n 40 distcheck.log; exit 1; }"
 

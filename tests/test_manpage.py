@@ -18,6 +18,8 @@ HELPS = [
     (["run"], ["run", "--help"], ["run", "DATASET OPTIONS"]),
     (["info"], ["info", "--help"], ["info", "DATASET OPTIONS"]),
     (["plugin-info"], ["plugin-info", "--help"], ["plugin-info"]),
+    (["list-plugins"], ["list-plugins", "--help"], ["list-plugins"]),
+    (["check-plugin"], ["check-plugin", "--help"], ["check-plugin"]),
 ]
 
 LONG_RE = re.compile(r"(?<![\w-])--[a-z0-9][a-z0-9-]*")

@@ -121,7 +121,7 @@ def check_framemax(tmp, plugin, tag):
             assert_equal(load(out, "framemax", "max"), ref_max, "max " + what)
             assert_equal(load(out, "framemax", "argmax"), ref_argmax, "argmax " + what)
             names = sorted(os.listdir(out))
-            assert names == ["framemax.argmax.npy", "framemax.max.npy"], \
+            assert names == ["framemax.argmax.npy", "framemax.max.npy", "udfhost-run.json"], \
                 "%s: unexpected result files %s" % (what, names)
 
 
@@ -141,7 +141,8 @@ def check_framestats(tmp, plugin):
                         (frames > 100).mean(axis=-1)], axis=-1)
         # float64 sums in another order than NumPy's pairwise ones.
         assert_close(got, ref, "framestats %s" % dt, 1e-12)
-        assert sorted(os.listdir(out)) == ["framestats.result.npy"], os.listdir(out)
+        assert sorted(os.listdir(out)) == ["framestats.result.npy", "udfhost-run.json"], \
+            os.listdir(out)
 
 
 def test_pkg_config_file(tmp):
