@@ -14,7 +14,8 @@ enum {
     UH_EPLUGIN = -3,  /* a plugin failed to load or reported an error: exit 4 */
     UH_EIO = -4,      /* writing results failed: exit 5 */
     UH_ENOMEM = -5,   /* out of memory: exit 6 */
-    UH_EINTERNAL = -6 /* a bug in udfhost: exit 70 */
+    UH_EINTERNAL = -6, /* a bug in udfhost: exit 70 */
+    UH_EINTR = -7      /* stopped by SIGINT or SIGTERM: exit 128 + the signal (main's job) */
 };
 
 /* The message of the first failure. Functions that fail fill it and return its code; callers

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "sig.h"
 #include "config.h"
 #include "err.h"
 #include <udfhost/udf.h>
@@ -34,7 +35,8 @@ static void usage(FILE *out)
                  "  -h, --help     show this help (udfhost COMMAND --help for a command's options)\n"
                  "  -V, --version  show the version\n"
                  "\nExit status: 0 success, 2 usage error, 3 bad input data, 4 plugin error,\n"
-                 "5 error writing results, 6 out of memory, 70 internal error.\n"
+                 "5 error writing results, 6 out of memory, 70 internal error, 130 stopped by SIGINT,\n"
+                 "143 stopped by SIGTERM.\n"
                  "See udfhost(1) and udfhost-sdk(3).\n");
 }
 
@@ -53,6 +55,7 @@ int main(int argc, char **argv)
 {
     err e = {0};
     int rc;
+    sig_install();
     if (argc < 2) {
         usage(stderr);
         return err_exit_status(UH_EUSAGE);
@@ -76,5 +79,7 @@ int main(int argc, char **argv)
     }
     if (rc)
         fprintf(stderr, "udfhost: %s\n", e.msg[0] ? e.msg : "failed");
+    if (rc == UH_EINTR && sig_stop_signal())
+        return 128 + sig_stop_signal();
     return err_exit_status(rc);
 }

@@ -16,6 +16,7 @@
 #include "dtype.h"
 #include "npy.h"
 #include "param.h"
+#include "sig.h"
 
 const char *plugin_install_dir(void)
 {
@@ -219,6 +220,7 @@ void plugin_ctx_init(udf_ctx *ctx, hook_call *call, plugin *pl, const char *hook
     ctx->buffers = NULL;
     ctx->task_data = pl->task_data;
     ctx->host_private = call;
+    sig_note_call(pl->desc.name, hook, -1);
 }
 
 int plugin_hook_failed(const hook_call *call, int status, int64_t partition, err *e)

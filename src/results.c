@@ -11,6 +11,7 @@
 
 #include "imgout.h"
 #include "npy.h"
+#include "sig.h"
 
 int results_prepare_dir(const char *dir, err *e)
 {
@@ -222,6 +223,9 @@ int results_write(const ds *d, plugin **plugins, const bufset *results, uint32_t
         pending *f = add_pending(&files, &n, &cap, dir, "udfhost-run.json", e);
         rc = f ? write_text(f->tmp, f->final, opt->record, e) : UH_ENOMEM;
     }
+    /* Stopped by a signal while writing: leave nothing behind instead of renaming. */
+    if (!rc && sig_stop_requested())
+        rc = err_set(e, UH_EINTR, "stopped by a signal while writing results; none written");
     for (size_t i = 0; i < n && !rc; i++)
         if (rename(files[i].tmp, files[i].final))
             rc = err_sys(e, UH_EIO, errno, "%s: cannot rename into place", files[i].final);

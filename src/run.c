@@ -2,6 +2,9 @@
  * hook, tile by tile), and the calling thread merges finished partitions in partition order. */
 #include "run.h"
 
+#include <setjmp.h>
+#include <signal.h>
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +12,7 @@
 #include "convert.h"
 #include "dtype.h"
 #include "plan.h"
+#include "sig.h"
 #include "pool.h"
 
 /* Tile dtypes the plugins of a run ask for: float32, float64 and the raw dtype at most. */
@@ -69,6 +73,7 @@ static void record_failure(runner *r, uint64_t index, const err *e)
 static udf_ctx *worker_ctx(worker *w, plugin *pl, const char *hook, const udf_partition *part)
 {
     plugin_ctx_init(&w->ctx, &w->call, pl, hook);
+    sig_note_call(pl->desc.name, hook, (int64_t)part->index);
     w->ctx.partition = part;
     w->ctx.buffers = w->views;
     w->ctx.num_buffers = pl->n_buffers;
@@ -114,6 +119,12 @@ static void tile_shape(const runner *r, udf_tile *t, uint64_t row0, uint64_t nro
 
 static int grow(void **buf, size_t *cap, size_t need, err *e);
 
+static int stopped(err *e)
+{
+    return err_set(e, UH_EINTR, "stopped by %s; no results written",
+                   sig_stop_signal() == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
 /* The tile and frame hooks over all selected frames of one partition. */
 static int run_tiles(runner *r, worker *w, const udf_partition *part, bufset *sets, err *e)
 {
@@ -121,6 +132,8 @@ static int run_tiles(runner *r, worker *w, const udf_partition *part, bufset *se
     ds *d = r->d;
     uint64_t f = part->frame_start, end = part->frame_start + part->frame_count, item = 0;
     while (f < end) {
+        if (sig_stop_requested())
+            return stopped(e);
         uint64_t n = 1;
         if (c->roi) {
             while (f < end && !c->roi[f])
@@ -220,6 +233,8 @@ static int run_whole(runner *r, worker *w, uint32_t k, const udf_partition *part
     for (uint64_t f = part->frame_start; f < part->frame_start + part->frame_count; f++) {
         if (c->roi && !c->roi[f])
             continue;
+        if (sig_stop_requested())
+            return stopped(e);
         const unsigned char *raw;
         size_t stride;
         if ((rc = grow(&w->scratch, &w->scratch_cap, d->frame_bytes, e)) ||
@@ -293,6 +308,26 @@ static udf_partition part_info(uint64_t index, const plan_part *pp)
     return part;
 }
 
+/* run_partition with SIGBUS caught: a mapped file that shrank, or whose storage failed, while
+ * it was read ends this partition with an error instead of killing the process. */
+static int guarded_partition(runner *r, worker *w, const udf_partition *part, bufset *sets,
+                             err *e)
+{
+    sigjmp_buf jb;
+    if (sigsetjmp(jb, 1)) {
+        sig_guard_clear();
+        return err_set(e, UH_EDATA,
+                       "%s: the file changed or could not be read while mapped (SIGBUS) in "
+                       "frames %llu..%llu",
+                       r->d->path, (unsigned long long)part->frame_start,
+                       (unsigned long long)(part->frame_start + part->frame_count - 1));
+    }
+    sig_guard_set(&jb);
+    int rc = run_partition(r, w, part, sets, e);
+    sig_guard_clear();
+    return rc;
+}
+
 static int job(void *arg, unsigned worker_id, uint64_t index)
 {
     runner *r = arg;
@@ -307,7 +342,7 @@ static int job(void *arg, unsigned worker_id, uint64_t index)
     for (uint32_t k = 0; k < c->n_plugins && !rc; k++)
         rc = bufs_alloc(c->plugins[k], &sets[k], pp->selected, r->d->sig_size, false, &e);
     if (!rc)
-        rc = run_partition(r, &r->workers[worker_id], &part, sets, &e);
+        rc = guarded_partition(r, &r->workers[worker_id], &part, sets, &e);
     ds_release(r->d, pp->frame_start, pp->frame_count);
     if (rc) {
         for (uint32_t k = 0; k < c->n_plugins; k++)

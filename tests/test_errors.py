@@ -5,10 +5,12 @@ Exit statuses (udfhost(1)): 2 usage, 3 data, 4 plugin, 5 output.
 """
 import hashlib
 import os
+import signal
+import subprocess
 
 import numpy as np
 
-from udfhost_test import fixture, main, raw_args, run, write_raw
+from udfhost_test import UDFHOST, fixture, main, raw_args, run, write_raw
 
 NAV, SIG = (5, 4), (5, 5)
 OLD_RESULT = b"an earlier run's result, which a failed run must not touch"
@@ -184,6 +186,24 @@ def test_plugin_fails_in_each_hook(tmp):
                   4, "process_tile", "no message given")
 
 
+def test_plugin_crash_is_named(tmp):
+    """Without isolation a crash still kills the process, but first names the plugin call."""
+    if os.environ.get("ASAN_OPTIONS") or os.environ.get("TSAN_OPTIONS"):
+        print("note: under a sanitizer its own crash report replaces udfhost's")
+        return
+    path, out = setup(tmp)
+    p = subprocess.run([UDFHOST, "run", "--plugin", fixture("fail"), "-p", "hook=process_tile",
+                        "-p", "partition=3", "-p", "crash=true", *raw_args(NAV, SIG, "<u2"),
+                        "--partition-size", "1", "-o", out, path], capture_output=True, text=True)
+    if p.returncode != -signal.SIGSEGV:
+        raise AssertionError("expected death by SIGSEGV, got %d: %s" % (p.returncode, p.stderr))
+    expect = "udfhost: crashed with SIGSEGV; last plugin call: fail in process_tile on partition 3"
+    if expect not in p.stderr:
+        raise AssertionError("crash report %r lacks %r" % (p.stderr, expect))
+    if sorted(os.listdir(out)) != ["fail.sig.npy", "sum.intensity.npy"]:
+        raise AssertionError("a crashed run left %s" % os.listdir(out))
+
+
 def test_fixture_succeeds_when_not_asked_to_fail(tmp):
     """The failure cases above fail because of the hook, not because the fixture is broken."""
     path, out = setup(tmp)
@@ -200,4 +220,5 @@ def test_fixture_succeeds_when_not_asked_to_fail(tmp):
 
 if __name__ == "__main__":
     main([test_usage_errors, test_data_errors, test_output_errors, test_malformed_plugins,
-          test_plugin_fails_in_each_hook, test_fixture_succeeds_when_not_asked_to_fail])
+          test_plugin_fails_in_each_hook, test_plugin_crash_is_named,
+          test_fixture_succeeds_when_not_asked_to_fail])

@@ -73,7 +73,7 @@ Test(loader, loads_fixture_and_checks_parameters)
     cr_assert_eq(plugin_load(fixture("fail"), &pl, &e), 0, "%s", e.msg);
     cr_assert_str_eq(pl->desc.name, "fail");
     cr_assert_eq(pl->method, PLUGIN_PROCESS_TILE);
-    cr_assert_eq(pl->n_params, 3);
+    cr_assert_eq(pl->n_params, 4);
     cr_assert_eq(plugin_param_add(pl, "hook=merge", &e), 0, "%s", e.msg);
     cr_assert_eq(plugin_param_add(pl, "hook=merge", &e), UH_EUSAGE, "not repeatable");
     cr_assert(strstr(e.msg, "given twice"), "%s", e.msg);

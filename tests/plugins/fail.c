@@ -1,6 +1,7 @@
 /* Test fixture: a working plugin (sig and nav sums in float64) that fails on request in one hook,
  * on one partition: -p hook=process_tile -p partition=3. The runner must stop cleanly, name the
  * plugin, hook and partition, and write no results. */
+#include <signal.h>
 #include <string.h>
 #include <udfhost/udf.h>
 
@@ -12,6 +13,8 @@ static const udf_param_decl fail_params[] = {
      .help = "the partition on which worker hooks and merge fail"},
     {.name = "silent", .type = UDF_PARAM_BOOL, .default_value = "false",
      .help = "fail without a message"},
+    {.name = "crash", .type = UDF_PARAM_BOOL, .default_value = "false",
+     .help = "crash (SIGSEGV) instead of returning an error"},
     {0},
 };
 
@@ -27,6 +30,10 @@ static int should_fail(udf_ctx *ctx, const char *hook)
         return 0;
     if (ctx->partition && ctx->partition->index != (uint64_t)part)
         return 0;
+    int crash;
+    ctx->host->param_bool(ctx, "crash", 0, &crash);
+    if (crash)
+        raise(SIGSEGV); /* what a wild pointer does, without depending on the compiler */
     if (!silent)
         ctx->host->error(ctx, "deliberate failure in %s", hook);
     return 1;

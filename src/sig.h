@@ -1,0 +1,28 @@
+/* Signals: SIGINT and SIGTERM stop a run cleanly (workers notice between tiles, temporaries are
+ * removed, exit status 128 + signal); SIGBUS from a mapped file that shrank or failed is turned
+ * into an error for the partition being read; a crash (SIGSEGV, SIGABRT, SIGFPE, SIGILL) is
+ * reported with the last plugin call of the crashing thread before the process dies. */
+#ifndef UDFHOST_SIG_H
+#define UDFHOST_SIG_H
+
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Install the handlers (once, at start). */
+void sig_install(void);
+
+/* A stop was requested (SIGINT or SIGTERM); sig_stop_signal() says which (0: none). */
+bool sig_stop_requested(void);
+int sig_stop_signal(void);
+
+/* While a guard is set on this thread, SIGBUS jumps to it (siglongjmp with value 1) instead of
+ * killing the process. Set it right after sigsetjmp(*jb, 1); clear it before returning. */
+void sig_guard_set(sigjmp_buf *jb);
+void sig_guard_clear(void);
+
+/* The plugin call this thread is making, named in a crash report: plugin and hook names (static
+ * strings or the plugin's own) and the partition (-1: none). */
+void sig_note_call(const char *plugin, const char *hook, int64_t partition);
+
+#endif
