@@ -40,6 +40,7 @@ enum {
     OPT_PREVIEW,
     OPT_PREVIEW_SCALE,
     OPT_SAVE_FORMAT,
+    OPT_LIVE_EVERY,
     OPT_HELP
 };
 
@@ -63,6 +64,7 @@ static const cli_option run_options[] = {
     {"preview", 0, NULL, "write a PNG picture of every 2-D result next to it", OPT_PREVIEW},
     {"preview-scale", 0, "SCALE", "linear (default) or log", OPT_PREVIEW_SCALE},
     {"save-format", 0, "FORMAT", "npy (default) or tiff: results also as float32 TIFF", OPT_SAVE_FORMAT},
+    {"live-every", 0, "N", "rewrite the results (and previews) after every N merged partitions", OPT_LIVE_EVERY},
     {"help", 'h', NULL, "show this help and exit", OPT_HELP},
     {NULL, 0, NULL, NULL, 0},
 };
@@ -89,6 +91,7 @@ typedef struct run_args {
     int json;
     const char *stdout_buffer;
     results_opts out;
+    uint64_t live_every;
     int help;
 } run_args;
 
@@ -160,6 +163,10 @@ static int run_option(void *state, int id, const char *v, err *e)
         if (strcmp(v, "npy") && strcmp(v, "tiff"))
             return err_set(e, UH_EUSAGE, "--save-format: '%s' is neither npy nor tiff", v);
         a->out.tiff = !strcmp(v, "tiff");
+        return 0;
+    case OPT_LIVE_EVERY:
+        if (uint_parse(v, "--live-every", UINT32_MAX, &a->live_every, e) || !a->live_every)
+            return err_set(e, UH_EUSAGE, "--live-every: '%s' is not a positive number", v);
         return 0;
     case OPT_HELP: a->help = 1; return 0;
     }
@@ -427,6 +434,21 @@ static int find_result(const run_args *a, const char *spec, uint32_t *k, uint32_
     return err_set(e, UH_EUSAGE, "--stdout: no result buffer %s in this run", spec);
 }
 
+/* --live-every: the results so far, written as the final ones are (without the run record). */
+typedef struct live_target {
+    const run_args *a;
+    const ds *d;
+} live_target;
+
+static int write_live(void *arg, const bufset *snapshot, err *e)
+{
+    const live_target *t = arg;
+    results_opts opt = t->a->out;
+    opt.record = NULL;
+    return results_write(t->d, (plugin **)t->a->plugins, snapshot, t->a->n_plugins, t->a->output,
+                         &opt, e);
+}
+
 static unsigned default_threads(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -507,6 +529,12 @@ int cmd_run(int argc, char **argv, err *e)
     if (a.progress == 1 || (a.progress == -1 && !a.quiet && isatty(STDERR_FILENO))) {
         c.progress = progress_update;
         c.progress_arg = &bar;
+    }
+    live_target live = {.a = &a, .d = d};
+    if (a.live_every) {
+        c.live_every = a.live_every;
+        c.live = write_live;
+        c.live_arg = &live;
     }
     time_t started = time(NULL);
     clock_gettime(CLOCK_MONOTONIC, &bar.start);

@@ -54,6 +54,8 @@ typedef struct runner {
     udf_ctx main_ctx;
     hook_call main_call;
     uint64_t frames_done;      /* selected frames of the partitions merged so far */
+    uint64_t merged;           /* partitions merged so far */
+    uint8_t *done;             /* live results: per frame, merged and selected */
     uint64_t frames_total;
     pthread_mutex_t fail_lock; /* protects fail_index and fail */
     uint64_t fail_index;
@@ -352,6 +354,43 @@ static int job(void *arg, unsigned worker_id, uint64_t index)
     return rc;
 }
 
+/* get_results on a copy of the merged results, with frames not yet merged left out, for c->live. */
+static int live_snapshot(runner *r)
+{
+    const run_config *c = r->c;
+    bufset snap[c->n_plugins];
+    err e = {0};
+    int rc = 0;
+    uint32_t made = 0;
+    for (; made < c->n_plugins && !rc; made++) {
+        plugin *pl = c->plugins[made];
+        rc = bufs_alloc(pl, &snap[made], r->d->num_frames, r->d->sig_size, true, &e);
+        if (rc)
+            break;
+        for (uint32_t i = 0; i < snap[made].n; i++) {
+            const udf_view *from = &r->results[made].views[i];
+            memcpy(snap[made].views[i].data, from->data,
+                   from->count * from->extra_size * udf_dtype_size(from->dtype));
+        }
+        /* A plugin without buffers (its results are files of its own) is not asked early. */
+        if (pl->n_buffers && pl->desc.get_results) {
+            plugin_ctx_init(&r->main_ctx, &r->main_call, pl, "get_results");
+            r->main_ctx.buffers = snap[made].views;
+            r->main_ctx.num_buffers = snap[made].n;
+            if ((rc = pl->desc.get_results(&r->main_ctx)))
+                rc = plugin_hook_failed(&r->main_call, rc, -1, &e);
+        }
+        bufs_fill_unselected(&snap[made], r->done, r->d->num_frames);
+    }
+    if (!rc)
+        rc = c->live(c->live_arg, snap, &e);
+    for (uint32_t k = 0; k < made; k++)
+        bufs_free(&snap[k]);
+    if (rc)
+        record_failure(r, UINT64_MAX - 1, &e);
+    return rc;
+}
+
 static int consume(void *arg, uint64_t index)
 {
     runner *r = arg;
@@ -384,6 +423,12 @@ static int consume(void *arg, uint64_t index)
     r->frames_done += pp->selected;
     if (!rc && c->progress)
         c->progress(c->progress_arg, r->frames_done, r->frames_total);
+    if (!rc && r->done) {
+        for (uint64_t f = pp->frame_start; f < pp->frame_start + pp->frame_count; f++)
+            r->done[f] = !c->roi || c->roi[f];
+        if (++r->merged % c->live_every == 0 && r->merged < r->plan.count)
+            rc = live_snapshot(r);
+    }
     return rc;
 }
 
@@ -445,6 +490,7 @@ static void runner_free(runner *r)
     free(r->merge_dest);
     free(r->merge_src);
     free(r->target_of);
+    free(r->done);
     plan_free(&r->plan);
     pthread_mutex_destroy(&r->fail_lock);
 }
@@ -464,6 +510,8 @@ static int runner_init(runner *r, const run_config *c, err *e)
         return err_set(e, UH_ENOMEM, "out of memory");
     for (uint64_t i = 0; i < r->plan.count; i++)
         r->frames_total += r->plan.parts[i].selected;
+    if (c->live_every && c->live && !(r->done = calloc(d->num_frames ? d->num_frames : 1, 1)))
+        return err_set(e, UH_ENOMEM, "out of memory for live results");
     runner_plan_tiles(r);
     r->n_workers = c->threads;
     r->window = 2 * c->threads;

@@ -23,6 +23,12 @@ typedef struct run_config {
      * merged so far and in all; NULL for none. */
     void (*progress)(void *arg, uint64_t frames_done, uint64_t frames_total);
     void *progress_arg;
+    /* Live results: after every live_every merged partitions (0: never), the results so far, as
+     * get_results makes them from a copy of the merged buffers, with nav items of frames not yet
+     * processed NaN or 0, are handed to live() on the calling thread. A failure ends the run. */
+    uint64_t live_every;
+    int (*live)(void *arg, const bufset *results, err *e);
+    void *live_arg;
 } run_config;
 
 /* Process the dataset with every plugin. On success results[i] holds plugin i's whole result

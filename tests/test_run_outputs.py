@@ -10,7 +10,7 @@ import zlib
 import numpy as np
 import tifffile
 
-from udfhost_test import UDFHOST, load, main, random_frames, raw_args, run, write_raw
+from udfhost_test import UDFHOST, fixture, load, main, random_frames, raw_args, run, write_raw
 
 RNG = np.random.default_rng(77)
 NAV, SIG = (6, 7), (9, 8)
@@ -152,6 +152,29 @@ def test_previews_and_tiff(tmp):
     assert "--preview-scale" in err, err
 
 
+def test_live_results(tmp):
+    """--live-every N rewrites the results as partitions are merged; what is not done yet is NaN.
+    A run that fails later leaves the last live results, which is what they are for."""
+    data, path = dataset(tmp)
+    out = os.path.join(tmp, "out")
+    # 42 frames in partitions of one frame; the fail fixture stops the run in partition 10, after
+    # live results for partitions 0..8 were written (every 3 merges: after 3, 6 and 9).
+    run(["run", "--plugin", "sumsig", "-p", "dtype=float64", "--plugin", fixture("fail"),
+         "-p", "hook=process_tile", "-p", "partition=10", *raw_args(NAV, SIG, "<u2"),
+         "--partition-size", "1", "--threads", "1", "--live-every", "3", "-o", out, path],
+         expect=4)
+    live = load(out, "sumsig", "intensity").ravel()
+    ref = data.sum(axis=(2, 3), dtype=np.float64).ravel()
+    assert np.array_equal(live[:9], ref[:9]), live[:12]
+    assert np.isnan(live[9:]).all(), live[:12]
+    assert not os.path.exists(os.path.join(out, "udfhost-run.json"))
+    # A run that completes ends with the final results.
+    run(["run", "--plugin", "sumsig", "-p", "dtype=float64", *raw_args(NAV, SIG, "<u2"),
+         "--partition-size", "1", "--live-every", "5", "--preview", "-o", out, path])
+    assert np.array_equal(load(out, "sumsig", "intensity").ravel(), ref)
+    assert not [n for n in os.listdir(out) if ".tmp" in n], os.listdir(out)
+
+
 if __name__ == "__main__":
     main([test_run_record_and_json, test_stdout_buffer, test_progress_and_failures,
-          test_previews_and_tiff])
+          test_previews_and_tiff, test_live_results])

@@ -15,7 +15,8 @@
  *       or process_partition once                      [worker]
  *       postprocess                                    [worker]
  *       merge(dest = result, src = partition buffers)  [main thread, in partition order]
- *   get_results                                        [main thread, once]
+ *   get_results                                        [main thread, once; and on
+ *                                                       copies for live results]
  *   cleanup                                            [main thread, once; also after a failure]
  *
  * Compatibility rules: numbers in this header never change meaning; structs only grow at the end.
@@ -432,7 +433,9 @@ typedef struct udf_plugin {
      * cover all num_frames frames; frames outside the ROI hold NaN for float dtypes, 0 else),
      * result-only buffers zero-filled (nav ones NaN/0 outside the ROI). Afterwards the host sets
      * nav results outside the ROI to NaN/0 again, so the hook may compute every frame. Not called
-     * if the run failed. */
+     * if the run failed. With `udfhost run --live-every`, also called during the run on copies of
+     * the results merged so far (frames not yet merged hold NaN/0): it must only compute its
+     * buffers from the others, with no other effect (plugins with no buffers are not called). */
     int (*get_results)(udf_ctx *ctx);
 
     /* [main thread, once, optional] Free task_data. Called once declare_buffers and init_task (if
