@@ -1,6 +1,8 @@
 #!/bin/sh
 # The demo: installs what is missing, builds udfhost in build/, runs it on the bundled sample scan
-# (24 x 32 positions, 48 x 48 pixel frames) and shows the two results as pictures in the terminal.
+# (24 x 32 positions, 48 x 48 pixel frames): the summed pattern, the total counts, virtual bright
+# and annular dark field and the centre of mass, in one pass; shows three of the results as pictures
+# in the terminal and writes PNG previews of all of them next to the .npy files.
 set -e
 cd "$(dirname "$0")/.."
 sh tests/install-deps.sh
@@ -8,12 +10,13 @@ sh tests/install-deps.sh
 mkdir -p build
 cd build
 [ -f Makefile ] || ../configure --quiet
-make --quiet -j"$(nproc 2>/dev/null || echo 2)" udfhost plugins/sum.la plugins/sumsig.la >/dev/null
+make --quiet -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
 export UDFHOST_PLUGIN_PATH="$PWD/plugins/.libs"
 set -x
 ./udfhost run --plugin sum --plugin sumsig \
+    --plugin masks -p disk=24,24,8 -p ring=24,24,13,23 --plugin com \
     --format raw --dtype uint16 --nav-shape 24,32 --sig-shape 48,48 \
-    --threads 2 -o demo-results ../data/sample.raw
+    --threads 2 --preview -o demo-results ../data/sample.raw
 set +x
 PYTHON=$(sed -n 's/^PYTHON_NUMPY = //p' Makefile)
 "${PYTHON:-/usr/bin/python3}" - <<'PY'
@@ -30,7 +33,9 @@ def show(title, img):
 
 s = np.load("demo-results/sum.intensity.npy")
 v = np.load("demo-results/sumsig.intensity.npy")
+m = np.load("demo-results/masks.intensity.npy")
 show("sum.intensity: the summed diffraction pattern (every 2nd pixel)", s[::2, ::2])
 show("sumsig.intensity: total counts per scan position (particles show dark)", v)
-print("\nResults: build/demo-results/sum.intensity.npy, build/demo-results/sumsig.intensity.npy")
+show("masks.intensity[..., 1]: virtual annular dark field (particles show bright)", m[..., 1])
+print("\nResults and PNG previews: build/demo-results/ (sum, sumsig, masks, com)")
 PY
