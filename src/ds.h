@@ -109,6 +109,13 @@ int ds_shape_from_options(ds *d, const ds_options *o, err *e);
 int ds_apply_user_sig(ds *d, const ds_options *o, err *e);
 int ds_apply_user_nav(ds *d, const ds_options *o, err *e);
 
+/* How ds_map_frames reads: auto (mmap unless the data exceeds physical memory, then read),
+ * mmap, read (pread into a worker buffer, pages dropped behind), direct (O_DIRECT). Process-wide:
+ * set once before opening the dataset (--io). */
+typedef enum ds_io { DS_IO_AUTO, DS_IO_MMAP, DS_IO_READ, DS_IO_DIRECT } ds_io;
+void ds_set_io(ds_io mode);
+const char *ds_io_name(ds_io mode);
+
 /* Frames at a fixed stride in one file, read through a read-only mapping with no copy: for raw
  * and every format whose frames lie contiguously after a header (npy, mrc, uncompressed tiff,
  * mib). d's shape must be set. `first` is the byte offset of frame 0's first pixel, `stride` the

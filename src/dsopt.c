@@ -58,6 +58,18 @@ static int set(dsopt *s, int id, const char *v, const char *what, err *e)
     case DSOPT_SYNC_OFFSET:
         s->sync_given = true;
         return parse_sync(v, what, &o->sync_offset, e);
+    case DSOPT_IO:
+        if (!strcmp(v, "auto"))
+            s->io = DS_IO_AUTO;
+        else if (!strcmp(v, "mmap"))
+            s->io = DS_IO_MMAP;
+        else if (!strcmp(v, "read"))
+            s->io = DS_IO_READ;
+        else if (!strcmp(v, "direct"))
+            s->io = DS_IO_DIRECT;
+        else
+            return err_set(e, UH_EUSAGE, "%s: '%s' is not auto, mmap, read or direct", what, v);
+        return 0;
     }
     return err_set(e, UH_EINTERNAL, "unhandled dataset option %d", id);
 }
@@ -67,7 +79,7 @@ int dsopt_handle(dsopt *s, int id, const char *value, err *e)
     static const char *const names[] = {"--format",       "--dtype",        "--byte-order",
                                         "--nav-shape",    "--sig-shape",    "--offset",
                                         "--frame-header", "--frame-footer", "--sig-dims",
-                                        "--hdf5-path",    "--sync-offset"};
+                                        "--hdf5-path",    "--sync-offset",  "--io"};
     return set(s, id, value, names[id - DSOPT_FORMAT], e);
 }
 
@@ -82,7 +94,7 @@ static const struct {
     {"sig_shape", DSOPT_SIG_SHAPE},   {"offset", DSOPT_OFFSET},
     {"frame_header", DSOPT_FRAME_HEADER}, {"frame_footer", DSOPT_FRAME_FOOTER},
     {"sig_dims", DSOPT_SIG_DIMS},     {"hdf5_path", DSOPT_HDF5_PATH},
-    {"sync_offset", DSOPT_SYNC_OFFSET},
+    {"sync_offset", DSOPT_SYNC_OFFSET}, {"io", DSOPT_IO},
 };
 
 #define INI_MAX_VALUES 32
@@ -146,7 +158,7 @@ static int ini_line(void *user, const char *section, const char *key, const char
         st->rc = err_set(st->e, UH_EUSAGE,
                          "%s:%d: unknown key '%s' in [dataset] (known: path, format, dtype, "
                          "byte_order, nav_shape, sig_shape, offset, frame_header, frame_footer, "
-                         "sig_dims, hdf5_path, sync_offset)",
+                         "sig_dims, hdf5_path, sync_offset, io)",
                          st->file, line, key);
         return 0;
     }
@@ -230,6 +242,8 @@ static void merge(dsopt *s, const dsopt *f)
         o->hdf5_path = g->hdf5_path;
     if (!s->sync_given)
         o->sync_offset = g->sync_offset;
+    if (s->io == DS_IO_AUTO)
+        s->io = f->io;
     if (!s->threads)
         s->threads = f->threads;
 }
@@ -287,6 +301,7 @@ int dsopt_finish(dsopt *s, err *e)
     if (!rc && s->byte_order_given && !s->dtype_order_explicit)
         s->ds.big_endian = s->big_endian_flag;
     s->ds.byte_order_given = s->byte_order_given || s->dtype_order_explicit;
+    ds_set_io((ds_io)s->io);
     return rc;
 }
 

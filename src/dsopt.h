@@ -24,6 +24,7 @@ enum {
     DSOPT_SIG_DIMS,
     DSOPT_HDF5_PATH,
     DSOPT_SYNC_OFFSET,
+    DSOPT_IO,
     DSOPT_LAST
 };
 
@@ -53,12 +54,16 @@ enum {
     {"sync-offset", 0, "N",                                                                        \
      "scan frame i is file frame i+N: skip N frames (N > 0) or pad -N missing frames at the "      \
      "start (N < 0)",                                                                              \
-     DSOPT_SYNC_OFFSET}
+     DSOPT_SYNC_OFFSET},                                                                           \
+    {"io", 0, "MODE",                                                                              \
+     "how mapped-layout data is read: auto (default), mmap, read (pread), direct (O_DIRECT)",     \
+     DSOPT_IO}
 
 typedef struct dsopt {
     ds_options ds;
     bool byte_order_given, dtype_order_explicit, big_endian_flag;
     bool sync_given;
+    int io;           /* ds_io; DS_IO_AUTO when not given */
     /* From an .ini's [udfhost] section (0 / NULL: not given). */
     uint64_t threads;
     char *output;
