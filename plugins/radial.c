@@ -1,6 +1,8 @@
 /* radial: the azimuthally integrated profile of every frame, the sum of the pixels in each of N
  * rings of equal width around a centre, and the profile of the summed frame. A pixel->bin table
- * built once in init_task turns each frame into one pass of scattered float64 additions. */
+ * built once in init_task turns each frame into one pass of scattered float64 additions; for 8- and
+ * 16-bit data, tables of 8-pixel chunks per bin (RADIAL_CHUNKS) or of runs of one bin
+ * (RADIAL_SEG) give exact integer sums per bin instead, with the same bits, several times faster. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -8,6 +10,10 @@
 #include <udfhost/udf.h>
 
 #include "common.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* Radii beyond any detector; the host needs finite bounds to check a range. */
 #define RADIUS_MAX 1e9
@@ -36,6 +42,23 @@ typedef struct radial_task {
     uint64_t *row_first;
     uint32_t *column;
     uint32_t *bin;
+    /* The same pixels as segments of consecutive columns of one bin: those of row y are
+     * [seg_first[y], seg_first[y+1]), segment k covering columns [seg_x0[k], seg_x1[k]). */
+    uint64_t *seg_first;
+    uint32_t *seg_x0, *seg_x1, *seg_bin;
+    /* The chunk path (RADIAL_CHUNKS, 8- and 16-bit data with SSE2): each row is cut into chunks
+     * of 8 columns (the last one of a row moved left to end at the row's end; a pixel belongs to
+     * the chunk of column 8 * (x / 8)), and each (chunk, bin) with pixels of that bin is a pair
+     * (offset of the chunk in the frame << 8 | one bit per column of the chunk in the bin),
+     * ordered by bin, then row. Those of bin b and rows [y0, y1) are pairs[first[b * (height + 1)
+     * + y0] .. first[b * (height + 1) + y1]); cum_pixels, laid out the same way, counts their
+     * pixels. masks[bits] has 1 in the int16 lanes of the set bits. */
+    int chunks;
+    uint64_t height;
+    uint32_t *pairs;
+    uint32_t *first;
+    uint32_t *cum_pixels;
+    int16_t masks[256][8];
 } radial_task;
 
 static void task_free(radial_task *t)
@@ -45,6 +68,13 @@ static void task_free(radial_task *t)
     free(t->row_first);
     free(t->column);
     free(t->bin);
+    free(t->seg_first);
+    free(t->seg_x0);
+    free(t->seg_x1);
+    free(t->seg_bin);
+    free(t->pairs);
+    free(t->first);
+    free(t->cum_pixels);
     free(t);
 }
 
@@ -105,6 +135,87 @@ static int64_t bin_of(double d, double ri, double ro, double w, int64_t n)
     return k;
 }
 
+/* Build the pairs of the chunk path, when it applies (see radial_task): two passes over the
+ * rows, one counting the pairs and pixels of each (bin, row), one storing the pairs. */
+static int chunks_build(radial_task *t, uint64_t h, uint64_t w)
+{
+    uint64_t nb = t->n_bins, cells = nb * (h + 1) + 1;
+#if !defined(__SSE2__)
+    (void)cells;
+    return UDF_OK;
+#else
+    if (w < 8 || w > 65536 || h * w > (1u << 24) || nb * (h + 1) > (1u << 22))
+        return UDF_OK;
+    int64_t *rowbin = malloc(w * sizeof *rowbin);
+    uint32_t *fill = NULL;
+    if (!rowbin || !(t->first = calloc(cells, sizeof *t->first)) ||
+        !(t->cum_pixels = calloc(cells, sizeof *t->cum_pixels)) ||
+        !(fill = malloc(cells * sizeof *fill))) {
+        free(rowbin);
+        return UDF_ERR_NOMEM;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint64_t y = 0; y < h; y++) {
+            for (uint64_t x = 0; x < w; x++)
+                rowbin[x] = -1;
+            for (uint64_t i = t->row_first[y]; i < t->row_first[y + 1]; i++)
+                rowbin[t->column[i]] = t->bin[i];
+            for (uint64_t c0 = 0; c0 < w; c0 += 8) {
+                uint64_t x0 = c0 + 8 <= w ? c0 : w - 8, c1 = c0 + 8 <= w ? c0 + 8 : w;
+                /* The bins of this chunk's columns, each once, with its bits. */
+                for (uint64_t x = c0; x < c1; x++) {
+                    int64_t b = rowbin[x];
+                    if (b < 0)
+                        continue;
+                    unsigned bits = 0, npix = 0;
+                    for (uint64_t u = x; u < c1; u++)
+                        if (rowbin[u] == b) {
+                            bits |= 1u << (u - x0);
+                            npix++;
+                            if (u > x)
+                                rowbin[u] = -2 - b; /* done; restored below */
+                        }
+                    uint64_t cell = (uint64_t)b * (h + 1) + y;
+                    if (pass == 0) {
+                        t->first[cell]++;
+                        t->cum_pixels[cell] += npix;
+                    } else {
+                        t->pairs[fill[cell]++] = (uint32_t)((y * w + x0) << 8 | bits);
+                    }
+                }
+                for (uint64_t x = c0; x < c1; x++)
+                    if (rowbin[x] <= -2)
+                        rowbin[x] = -2 - rowbin[x];
+            }
+        }
+        if (pass == 0) {
+            /* Counts to exclusive prefix sums, in (bin, row) order. */
+            uint32_t np = 0, npx = 0;
+            for (uint64_t c = 0; c < cells; c++) {
+                uint32_t a = t->first[c], b = t->cum_pixels[c];
+                t->first[c] = np;
+                t->cum_pixels[c] = npx;
+                fill[c] = np;
+                np += a;
+                npx += b;
+            }
+            if (!(t->pairs = malloc((np ? np : 1) * sizeof *t->pairs))) {
+                free(rowbin);
+                free(fill);
+                return UDF_ERR_NOMEM;
+            }
+        }
+    }
+    free(rowbin);
+    free(fill);
+    for (unsigned bits = 0; bits < 256; bits++)
+        for (int j = 0; j < 8; j++)
+            t->masks[bits][j] = (int16_t)((bits >> j) & 1);
+    t->chunks = 1;
+    return UDF_OK;
+#endif
+}
+
 static int radial_init(udf_ctx *ctx, void **task_data)
 {
     const udf_meta *m = ctx->meta;
@@ -158,6 +269,35 @@ static int radial_init(udf_ctx *ctx, void **task_data)
         }
     }
     t->row_first[h] = k;
+    /* Segments: a new one starts wherever the column is not the previous one's + 1 or the bin
+     * changes. At most one per binned pixel. */
+    if (!(t->seg_first = malloc((h + 1) * sizeof *t->seg_first)) ||
+        !(t->seg_x0 = malloc((k ? k : 1) * sizeof *t->seg_x0)) ||
+        !(t->seg_x1 = malloc((k ? k : 1) * sizeof *t->seg_x1)) ||
+        !(t->seg_bin = malloc((k ? k : 1) * sizeof *t->seg_bin))) {
+        task_free(t);
+        return UDF_ERR_NOMEM;
+    }
+    uint64_t ns = 0;
+    for (uint64_t y = 0; y < h; y++) {
+        t->seg_first[y] = ns;
+        for (uint64_t i = t->row_first[y]; i < t->row_first[y + 1]; i++) {
+            if (i > t->row_first[y] && t->column[i] == t->seg_x1[ns - 1] &&
+                t->bin[i] == t->seg_bin[ns - 1]) {
+                t->seg_x1[ns - 1]++;
+                continue;
+            }
+            t->seg_x0[ns] = t->column[i];
+            t->seg_x1[ns] = t->column[i] + 1;
+            t->seg_bin[ns++] = t->bin[i];
+        }
+    }
+    t->seg_first[h] = ns;
+    t->height = h;
+    if ((rc = chunks_build(t, h, w)) != UDF_OK) {
+        task_free(t);
+        return rc;
+    }
     *task_data = t;
     return UDF_OK;
 }
@@ -180,10 +320,139 @@ static int radial_init(udf_ctx *ctx, void **task_data)
         }                                                                                          \
     } while (0)
 
+/* Bytes ahead of each row that RADIAL_SEG prefetches: the hardware prefetcher alone does not keep
+ * a core streaming the mapped input busy. A prefetch never faults, so reaching past the tile is
+ * harmless. Locality 2 (prefetcht1): measured a little faster here than prefetching into L1. */
+#define RADIAL_PREFETCH_AHEAD 2048
+#if defined(__GNUC__)
+#define RADIAL_PREFETCH(p) __builtin_prefetch(p, 0, 2)
+#else
+#define RADIAL_PREFETCH(p) ((void)(p))
+#endif
+
+/* 8- and 16-bit data: each segment (consecutive columns of one bin) is summed exactly in 32 bits
+ * (A; a row holds at most 65536 * 65535 < 2^32), then added to the bin's float64 sum. Every sum is
+ * an integer below 2^53, so each float64 addition is exact and the bits equal those of the
+ * pixel-by-pixel RADIAL_TILE, whatever the band height. */
+#define RADIAL_SEG(T, A)                                                                           \
+    do {                                                                                           \
+        const T *restrict data = tile->data;                                                       \
+        double *restrict acc = ctx->buffers[BUF_ACC].data;                                         \
+        const uint32_t *restrict sx0 = t->seg_x0, *restrict sx1 = t->seg_x1,                       \
+                                 *restrict sbin = t->seg_bin;                                      \
+        for (uint64_t f = 0; f < tile->depth; f++) {                                               \
+            const T *restrict band = data + f * tile->frame_stride;                                \
+            double *restrict a = acc + f * t->n_bins;                                              \
+            for (uint64_t y = y0; y < y0 + rows; y++) {                                            \
+                const T *restrict row = band + (y - y0) * t->width;                                \
+                for (uint64_t o = 0; o < t->width * sizeof(T); o += 64)                            \
+                    RADIAL_PREFETCH((const char *)row + RADIAL_PREFETCH_AHEAD + o);                \
+                for (uint64_t k = t->seg_first[y]; k < t->seg_first[y + 1]; k++) {                 \
+                    A sum = 0;                                                                     \
+                    for (uint32_t x = sx0[k]; x < sx1[k]; x++)                                     \
+                        sum += (A)row[x];                                                          \
+                    a[sbin[k]] += (double)sum;                                                     \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+
+#if defined(__SSE2__)
+/* 8 pixels of a chunk as int16: uint16 shifted by -32768 (SHIFT; added back per pixel at the end)
+ * so that pmaddwd, which multiplies signed words, takes them. */
+#define RADIAL_LOAD_U8(p)                                                                          \
+    _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(p)), _mm_setzero_si128())
+#define RADIAL_LOAD_I8(p)                                                                          \
+    _mm_srai_epi16(_mm_unpacklo_epi8(_mm_setzero_si128(), _mm_loadl_epi64((const __m128i *)(p))), 8)
+#define RADIAL_LOAD_U16(p)                                                                         \
+    _mm_xor_si128(_mm_loadu_si128((const __m128i *)(p)), _mm_set1_epi16((short)0x8000))
+#define RADIAL_LOAD_I16(p) _mm_loadu_si128((const __m128i *)(p))
+
+/* Pairs summed into one int32 vector before it is flushed into int64: each pair adds at most
+ * 2 * 32768 to a lane. */
+#define RADIAL_BATCH 16384
+
+/* Per frame and bin: the bin's pairs of the band's rows, each the 8 pixels of its chunk masked to
+ * the bin and summed pairwise into int32 lanes by one pmaddwd, in registers; then the exact total
+ * (plus SHIFT per pixel) is added to the bin's float64 sum. All sums are exact integers below
+ * 2^53, so the bits equal those of RADIAL_TILE, whatever the band height. The next frame's band
+ * (past the tile for its last frame: a prefetch never faults) is prefetched meanwhile, since the
+ * bins visit the frame in no streaming order. */
+#define RADIAL_CHUNKS(T, LOAD8, SHIFT)                                                             \
+    do {                                                                                           \
+        const T *restrict data = tile->data;                                                       \
+        double *restrict acc = ctx->buffers[BUF_ACC].data;                                         \
+        const uint32_t *restrict pairs = t->pairs;                                                 \
+        uint64_t hh = t->height + 1, band_bytes = rows * t->width * sizeof(T);                     \
+        uint64_t off0 = y0 * t->width; /* pair offsets count from the frame's start */             \
+        for (uint64_t f = 0; f < tile->depth; f++) {                                               \
+            const T *restrict band = data + f * tile->frame_stride;                                \
+            double *restrict a = acc + f * t->n_bins;                                              \
+            const char *next = (const char *)(band + tile->frame_stride);                          \
+            uint64_t pf = 0;                                                                       \
+            for (uint64_t b = 0; b < t->n_bins; b++) {                                             \
+                /* Spread over the bins: a burst of prefetches would stall on the fill buffers. */ \
+                for (uint64_t pe = (b + 1) * band_bytes / t->n_bins; pf < pe; pf += 64)            \
+                    RADIAL_PREFETCH(next + pf);                                                    \
+                uint64_t i = t->first[b * hh + y0], e = t->first[b * hh + y0 + rows];              \
+                if (i == e)                                                                        \
+                    continue;                                                                      \
+                int64_t total = (int64_t)(SHIFT) * (int64_t)(t->cum_pixels[b * hh + y0 + rows] -   \
+                                                             t->cum_pixels[b * hh + y0]);          \
+                while (i < e) {                                                                    \
+                    uint64_t stop = e - i > RADIAL_BATCH ? i + RADIAL_BATCH : e;                   \
+                    __m128i s0 = _mm_setzero_si128(), s1 = _mm_setzero_si128();                    \
+                    for (; i + 1 < stop; i += 2) {                                                 \
+                        uint32_t p0 = pairs[i], p1 = pairs[i + 1];                                 \
+                        __m128i m0 = _mm_loadu_si128((const __m128i *)t->masks[p0 & 255]);         \
+                        __m128i m1 = _mm_loadu_si128((const __m128i *)t->masks[p1 & 255]);         \
+                        __m128i v0 = LOAD8(band + ((p0 >> 8) - off0));                             \
+                        __m128i v1 = LOAD8(band + ((p1 >> 8) - off0));                             \
+                        s0 = _mm_add_epi32(s0, _mm_madd_epi16(v0, m0));                            \
+                        s1 = _mm_add_epi32(s1, _mm_madd_epi16(v1, m1));                            \
+                    }                                                                              \
+                    if (i < stop) {                                                                \
+                        uint32_t p0 = pairs[i++];                                                  \
+                        __m128i m0 = _mm_loadu_si128((const __m128i *)t->masks[p0 & 255]);         \
+                        __m128i v0 = LOAD8(band + ((p0 >> 8) - off0));                             \
+                        s0 = _mm_add_epi32(s0, _mm_madd_epi16(v0, m0));                            \
+                    }                                                                              \
+                    int32_t l0[4], l1[4];                                                          \
+                    _mm_storeu_si128((__m128i *)l0, s0);                                           \
+                    _mm_storeu_si128((__m128i *)l1, s1);                                           \
+                    for (int j = 0; j < 4; j++)                                                    \
+                        total += (int64_t)l0[j] + (int64_t)l1[j];                                  \
+                }                                                                                  \
+                a[b] += (double)total;                                                             \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+#endif
+
 static int radial_tile(udf_ctx *ctx, const udf_tile *tile)
 {
     const radial_task *t = ctx->task_data;
     uint64_t y0 = tile->sig_start / t->width, rows = tile->sig_count / t->width;
+#if defined(__SSE2__)
+    if (t->chunks) {
+        switch (ctx->meta->input_dtype) {
+        case UDF_U8: RADIAL_CHUNKS(uint8_t, RADIAL_LOAD_U8, 0); return UDF_OK;
+        case UDF_U16: RADIAL_CHUNKS(uint16_t, RADIAL_LOAD_U16, 32768); return UDF_OK;
+        case UDF_I8: RADIAL_CHUNKS(int8_t, RADIAL_LOAD_I8, 0); return UDF_OK;
+        case UDF_I16: RADIAL_CHUNKS(int16_t, RADIAL_LOAD_I16, 0); return UDF_OK;
+        default: break;
+        }
+    }
+#endif
+    if (t->width <= 65536) {
+        switch (ctx->meta->input_dtype) {
+        case UDF_U8: RADIAL_SEG(uint8_t, uint32_t); return UDF_OK;
+        case UDF_U16: RADIAL_SEG(uint16_t, uint32_t); return UDF_OK;
+        case UDF_I8: RADIAL_SEG(int8_t, int32_t); return UDF_OK;
+        case UDF_I16: RADIAL_SEG(int16_t, int32_t); return UDF_OK;
+        default: break;
+        }
+    }
     switch (ctx->meta->input_dtype) {
     case UDF_U8: RADIAL_TILE(uint8_t); break;
     case UDF_U16: RADIAL_TILE(uint16_t); break;
