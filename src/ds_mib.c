@@ -518,8 +518,12 @@ static int apply_options(ds *d, const ds_options *o, const hdr_info *hi, err *e)
         return err_set(e, UH_EUSAGE, "%s: --dtype %s does not match the file's %s", o->path,
                        dtype_name(o->dtype), dtype_name(d->dtype));
     int rc = ds_apply_user_sig(d, o, e);
-    if (rc || o->nav_ndim)
+    if (rc || o->nav_ndim) {
+        /* The files' own scan, for the message if the user's does not fit. */
+        d->nav_ndim = 1;
+        d->nav_shape[0] = d->num_frames;
         return rc ? rc : ds_apply_user_nav(d, o, e);
+    }
     if (hi->present && hi->frames && hi->frames != d->num_frames)
         return err_set(e, UH_EDATA, "%s: the acquisition header says %llu frames, the .mib "
                        "file(s) hold %llu (missing file or aborted acquisition? --nav-shape "
