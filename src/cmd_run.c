@@ -15,6 +15,7 @@
 #include "dsopt.h"
 #include "dtype.h"
 #include "json.h"
+#include "mpi_run.h"
 #include "npy.h"
 #include "plan.h"
 #include "results.h"
@@ -319,7 +320,8 @@ static void iso_time(time_t t, char *buf, size_t cap)
 /* What a run did, enough to repeat it: program, command line, plugins with their parameters,
  * dataset, corrections, threads, times, and every result file. */
 static char *run_record(int argc, char **argv, const run_args *a, const ds *d, unsigned threads,
-                        time_t started, double secs, uint64_t selected, const bufset *results)
+                        int ranks, time_t started, double secs, uint64_t selected,
+                        const bufset *results)
 {
     jbuf b = {0};
     char when[32];
@@ -376,7 +378,7 @@ static char *run_record(int argc, char **argv, const run_args *a, const ds *d, u
     jb_str(&b, a->gain_path);
     jb_printf(&b, ", \"excluded_pixels\": ");
     jb_str(&b, a->excluded_path);
-    jb_printf(&b, "},\n  \"threads\": %u,\n  \"ranks\": 1,\n", threads);
+    jb_printf(&b, "},\n  \"threads\": %u,\n  \"ranks\": %d,\n", threads, ranks);
     iso_time(started, when, sizeof when);
     jb_printf(&b, "  \"started\": \"%s\",\n", when);
     iso_time(time(NULL), when, sizeof when);
@@ -463,6 +465,8 @@ int cmd_run(int argc, char **argv, err *e)
     corrections corr = {0};
     bufset results[MAX_PLUGINS];
     bool have_results = false;
+    /* In an MPI job every rank runs this; only rank 0 talks to the user and writes results. */
+    int rank, ranks = mpi_run_world(&rank);
     int rc = cli_parse(argc, argv, run_options, run_option, &a, e);
     if (!rc && a.help) {
         cli_help(stdout, run_usage, run_options);
@@ -474,6 +478,9 @@ int cmd_run(int argc, char **argv, err *e)
         rc = err_set(e, UH_EUSAGE, "no dataset given (see udfhost run --help)");
     if (!rc)
         rc = dsopt_finish(&a.dso, e);
+    if (!rc && ranks > 1 && !strcmp(a.dso.ds.path, "-"))
+        rc = err_set(e, UH_EUSAGE, "standard input is not a dataset for %d MPI ranks: give a file "
+                     "on a shared file system", ranks);
     if (!rc && a.json && a.stdout_buffer)
         rc = err_set(e, UH_EUSAGE, "--json and --stdout both write to stdout: choose one");
     for (uint32_t k = 0; k < a.n_plugins && !rc; k++)
@@ -487,8 +494,12 @@ int cmd_run(int argc, char **argv, err *e)
         a.threads = a.dso.threads;
     if (a.verbose)
         plugin_log_level = 3;
-    if (a.quiet)
+    if (a.quiet || rank)
         plugin_log_level = 0;
+    if (rank) {
+        a.verbose = 0;
+        a.progress = 0;
+    }
     if ((rc = ds_open(&a.dso.ds, &d, e)))
         goto done;
     uint64_t selected = d->num_frames;
@@ -509,7 +520,7 @@ int cmd_run(int argc, char **argv, err *e)
         goto done;
     /* Check the output directory before reading data, a long run must not fail at its end; and
      * after the plugins accepted their parameters, so that a refused run creates nothing. */
-    if ((rc = results_prepare_dir(a.output, e)))
+    if (!rank && (rc = results_prepare_dir(a.output, e)))
         goto done;
     d->roi = roi;
     run_config c = {
@@ -531,16 +542,16 @@ int cmd_run(int argc, char **argv, err *e)
         c.progress_arg = &bar;
     }
     live_target live = {.a = &a, .d = d};
-    if (a.live_every) {
+    if (a.live_every && !rank) {
         c.live_every = a.live_every;
         c.live = write_live;
         c.live_arg = &live;
     }
     time_t started = time(NULL);
     clock_gettime(CLOCK_MONOTONIC, &bar.start);
-    rc = run_execute(&c, results, e);
+    rc = mpi_run_execute(&c, results, e);
     progress_end(&bar);
-    if (rc)
+    if (rc || rank)
         goto done;
     have_results = true;
     double secs = seconds_since(&bar.start);
@@ -549,7 +560,8 @@ int cmd_run(int argc, char **argv, err *e)
         fprintf(stderr, "udfhost: processed %llu frames (%.3g GB) in %.3f s, %.2f GB/s\n",
                 (unsigned long long)selected, bytes / 1e9, secs, secs > 0 ? bytes / 1e9 / secs : 0);
     }
-    char *record = run_record(argc, argv, &a, d, c.threads, started, secs, selected, results);
+    char *record =
+        run_record(argc, argv, &a, d, c.threads, ranks, started, secs, selected, results);
     if (!record) {
         rc = err_set(e, UH_ENOMEM, "out of memory for the run record");
         goto done;

@@ -8,6 +8,7 @@
 #include "sig.h"
 #include "config.h"
 #include "err.h"
+#include "mpi_run.h"
 #include <udfhost/udf.h>
 
 typedef struct command {
@@ -55,17 +56,24 @@ int main(int argc, char **argv)
 {
     err e = {0};
     int rc;
+    /* Before sig_install: MPI installs signal handlers of its own, which ours replace. */
+    mpi_run_start(&argc, &argv);
     sig_install();
     if (argc < 2) {
         usage(stderr);
-        return err_exit_status(UH_EUSAGE);
+        return mpi_run_end(err_exit_status(UH_EUSAGE));
     }
     const char *name = argv[1];
     if (!strcmp(name, "-h") || !strcmp(name, "--help") || !strcmp(name, "help")) {
         usage(stdout);
         rc = stdout_finish(&e);
     } else if (!strcmp(name, "-V") || !strcmp(name, "--version")) {
+#ifdef HAVE_MPI
+        printf("udfhost %s (plugin ABI %d.%d) (MPI)\n", PACKAGE_VERSION, UDF_ABI_MAJOR,
+               UDF_ABI_MINOR);
+#else
         printf("udfhost %s (plugin ABI %d.%d)\n", PACKAGE_VERSION, UDF_ABI_MAJOR, UDF_ABI_MINOR);
+#endif
         rc = stdout_finish(&e);
     } else {
         const command *cmd = NULL;
@@ -77,9 +85,11 @@ int main(int argc, char **argv)
         else if (!(rc = cmd->run(argc - 2, argv + 2, &e)))
             rc = stdout_finish(&e);
     }
-    if (rc)
+    if (rc) {
+        mpi_run_name_failure(&e);
         fprintf(stderr, "udfhost: %s\n", e.msg[0] ? e.msg : "failed");
+    }
     if (rc == UH_EINTR && sig_stop_signal())
-        return 128 + sig_stop_signal();
-    return err_exit_status(rc);
+        return mpi_run_end(128 + sig_stop_signal());
+    return mpi_run_end(err_exit_status(rc));
 }

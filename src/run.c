@@ -31,7 +31,7 @@ typedef struct worker {
     hook_call call;
 } worker;
 
-typedef struct runner {
+struct runner {
     const run_config *c;
     ds *d;
     plan plan;
@@ -60,7 +60,13 @@ typedef struct runner {
     pthread_mutex_t fail_lock; /* protects fail_index and fail */
     uint64_t fail_index;
     err fail;
-} runner;
+    pool *pool;
+    /* The current run_partitions call: job j of the pool is partition batch[j], and each finished
+     * one goes to deliver (on the calling thread, in job order). */
+    const uint64_t *batch;
+    run_deliver_fn deliver;
+    void *deliver_arg;
+};
 
 static void record_failure(runner *r, uint64_t index, const err *e)
 {
@@ -330,14 +336,15 @@ static int guarded_partition(runner *r, worker *w, const udf_partition *part, bu
     return rc;
 }
 
-static int job(void *arg, unsigned worker_id, uint64_t index)
+static int job(void *arg, unsigned worker_id, uint64_t j)
 {
     runner *r = arg;
     const run_config *c = r->c;
+    uint64_t index = r->batch[j];
     const plan_part *pp = &r->plan.parts[index];
     if (!pp->selected)
         return 0;
-    bufset *sets = ring_slot(r, index);
+    bufset *sets = ring_slot(r, j);
     udf_partition part = part_info(index, pp);
     err e = {0};
     int rc = 0;
@@ -355,16 +362,15 @@ static int job(void *arg, unsigned worker_id, uint64_t index)
 }
 
 /* get_results on a copy of the merged results, with frames not yet merged left out, for c->live. */
-static int live_snapshot(runner *r)
+static int live_snapshot(runner *r, err *e)
 {
     const run_config *c = r->c;
     bufset snap[c->n_plugins];
-    err e = {0};
     int rc = 0;
     uint32_t made = 0;
     for (; made < c->n_plugins && !rc; made++) {
         plugin *pl = c->plugins[made];
-        rc = bufs_alloc(pl, &snap[made], r->d->num_frames, r->d->sig_size, true, &e);
+        rc = bufs_alloc(pl, &snap[made], r->d->num_frames, r->d->sig_size, true, e);
         if (rc)
             break;
         for (uint32_t i = 0; i < snap[made].n; i++) {
@@ -378,25 +384,35 @@ static int live_snapshot(runner *r)
             r->main_ctx.buffers = snap[made].views;
             r->main_ctx.num_buffers = snap[made].n;
             if ((rc = pl->desc.get_results(&r->main_ctx)))
-                rc = plugin_hook_failed(&r->main_call, rc, -1, &e);
+                rc = plugin_hook_failed(&r->main_call, rc, -1, e);
         }
         bufs_fill_unselected(&snap[made], r->done, r->d->num_frames);
     }
     if (!rc)
-        rc = c->live(c->live_arg, snap, &e);
+        rc = c->live(c->live_arg, snap, e);
     for (uint32_t k = 0; k < made; k++)
         bufs_free(&snap[k]);
-    if (rc)
-        record_failure(r, UINT64_MAX - 1, &e);
     return rc;
 }
 
-static int consume(void *arg, uint64_t index)
+/* Job j finished: its buffers go to deliver, which owns them from now on. */
+static int consume(void *arg, uint64_t j)
 {
     runner *r = arg;
+    uint64_t index = r->batch[j];
+    bufset *sets = ring_slot(r, j);
+    err e = {0};
+    int rc = r->deliver(r->deliver_arg, index, sets, &e);
+    memset(sets, 0, r->c->n_plugins * sizeof *sets);
+    if (rc)
+        record_failure(r, index, &e);
+    return rc;
+}
+
+int run_merge(runner *r, uint64_t index, bufset *sets, err *e)
+{
     const run_config *c = r->c;
     const plan_part *pp = &r->plan.parts[index];
-    bufset *sets = ring_slot(r, index);
     int rc = 0;
     for (uint32_t k = 0; k < c->n_plugins; k++) {
         plugin *pl = c->plugins[k];
@@ -411,11 +427,8 @@ static int consume(void *arg, uint64_t index)
                 r->main_ctx.buffers = r->merge_dest;
                 r->main_ctx.num_buffers = pl->n_buffers;
                 rc = pl->desc.merge(&r->main_ctx, r->merge_dest, r->merge_src);
-                if (rc) {
-                    err e;
-                    rc = plugin_hook_failed(&r->main_call, rc, (int64_t)index, &e);
-                    record_failure(r, index, &e);
-                }
+                if (rc)
+                    rc = plugin_hook_failed(&r->main_call, rc, (int64_t)index, e);
             }
         }
         bufs_free(&sets[k]);
@@ -427,7 +440,7 @@ static int consume(void *arg, uint64_t index)
         for (uint64_t f = pp->frame_start; f < pp->frame_start + pp->frame_count; f++)
             r->done[f] = !c->roi || c->roi[f];
         if (++r->merged % c->live_every == 0 && r->merged < r->plan.count)
-            rc = live_snapshot(r);
+            rc = live_snapshot(r, e);
     }
     return rc;
 }
@@ -538,44 +551,106 @@ static int runner_init(runner *r, const run_config *c, err *e)
     return 0;
 }
 
-int run_execute(const run_config *c, bufset *results, err *e)
+int run_begin(const run_config *c, bufset *results, runner **out, err *e)
 {
-    runner r = {.c = c, .d = c->d, .results = results, .fail_index = UINT64_MAX};
-    pthread_mutex_init(&r.fail_lock, NULL);
-    memset(results, 0, c->n_plugins * sizeof *results);
-    int rc = runner_init(&r, c, e);
-    for (uint32_t k = 0; k < c->n_plugins && !rc; k++) {
+    runner *r = calloc(1, sizeof *r);
+    *out = r;
+    if (!r)
+        return err_set(e, UH_ENOMEM, "out of memory");
+    r->c = c;
+    r->d = c->d;
+    r->results = results;
+    r->fail_index = UINT64_MAX;
+    pthread_mutex_init(&r->fail_lock, NULL);
+    if (results)
+        memset(results, 0, c->n_plugins * sizeof *results);
+    int rc = runner_init(r, c, e);
+    for (uint32_t k = 0; k < c->n_plugins && results && !rc; k++) {
         rc = bufs_alloc(c->plugins[k], &results[k], c->d->num_frames, c->d->sig_size, true, e);
         if (!rc)
             bufs_fill_unselected(&results[k], c->roi, c->d->num_frames);
     }
-    pool *p = NULL;
-    if (!rc && !(p = pool_create(c->threads)))
+    if (!rc && !(r->pool = pool_create(c->threads)))
         rc = err_set(e, UH_ENOMEM, "cannot start %u worker threads", c->threads);
-    if (!rc) {
-        rc = pool_run(p, r.plan.count, r.window, job, consume, &r);
-        if (rc && r.fail_index != UINT64_MAX) {
-            *e = r.fail;
-            rc = e->code;
-        } else if (rc)
-            err_set(e, rc, "processing failed (status %d)", rc);
-    }
-    pool_destroy(p);
+    return rc;
+}
+
+uint64_t run_partition_count(const runner *r)
+{
+    return r->plan.count;
+}
+
+uint64_t run_partition_selected(const runner *r, uint64_t index)
+{
+    return r->plan.parts[index].selected;
+}
+
+int run_partitions(runner *r, const uint64_t *indices, uint64_t n, run_deliver_fn deliver,
+                   void *arg, err *e)
+{
+    r->batch = indices;
+    r->deliver = deliver;
+    r->deliver_arg = arg;
+    int rc = pool_run(r->pool, n, r->window, job, consume, r);
+    if (rc && r->fail_index != UINT64_MAX) {
+        *e = r->fail;
+        rc = e->code;
+    } else if (rc)
+        err_set(e, rc, "processing failed (status %d)", rc);
+    return rc;
+}
+
+int run_finish(runner *r, err *e)
+{
+    const run_config *c = r->c;
+    int rc = 0;
     for (uint32_t k = 0; k < c->n_plugins && !rc; k++) {
         plugin *pl = c->plugins[k];
         if (!pl->desc.get_results)
             continue;
-        plugin_ctx_init(&r.main_ctx, &r.main_call, pl, "get_results");
-        r.main_ctx.buffers = results[k].views;
-        r.main_ctx.num_buffers = results[k].n;
-        if ((rc = pl->desc.get_results(&r.main_ctx)))
-            rc = plugin_hook_failed(&r.main_call, rc, -1, e);
+        plugin_ctx_init(&r->main_ctx, &r->main_call, pl, "get_results");
+        r->main_ctx.buffers = r->results[k].views;
+        r->main_ctx.num_buffers = r->results[k].n;
+        if ((rc = pl->desc.get_results(&r->main_ctx)))
+            rc = plugin_hook_failed(&r->main_call, rc, -1, e);
         /* get_results computes every frame; outside the ROI the result stays NaN or 0. */
-        bufs_fill_unselected(&results[k], c->roi, c->d->num_frames);
+        bufs_fill_unselected(&r->results[k], c->roi, c->d->num_frames);
     }
+    return rc;
+}
+
+void run_end(runner *r)
+{
+    if (!r)
+        return;
+    pool_destroy(r->pool);
+    runner_free(r);
+    free(r);
+}
+
+/* One process: every partition in order, each merged as soon as it is its turn. */
+static int merge_now(void *arg, uint64_t index, bufset *sets, err *e)
+{
+    return run_merge(arg, index, sets, e);
+}
+
+int run_execute(const run_config *c, bufset *results, err *e)
+{
+    runner *r;
+    uint64_t *all = NULL;
+    int rc = run_begin(c, results, &r, e);
+    if (!rc && !(all = malloc((r->plan.count ? r->plan.count : 1) * sizeof *all)))
+        rc = err_set(e, UH_ENOMEM, "out of memory");
+    for (uint64_t i = 0; !rc && i < r->plan.count; i++)
+        all[i] = i;
+    if (!rc)
+        rc = run_partitions(r, all, r->plan.count, merge_now, r, e);
+    if (!rc)
+        rc = run_finish(r, e);
+    free(all);
+    run_end(r);
     if (rc)
         for (uint32_t k = 0; k < c->n_plugins; k++)
             bufs_free(&results[k]);
-    runner_free(&r);
     return rc;
 }

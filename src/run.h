@@ -36,4 +36,42 @@ typedef struct run_config {
  * and the message names the plugin, hook and partition, or the dataset and offset. */
 int run_execute(const run_config *c, bufset *results, err *e);
 
+/* The same run in steps, for callers that decide themselves which partitions this process
+ * computes and when each is merged (mpi_run.c). Partitions are numbered 0..run_partition_count-1
+ * by the plan, which depends only on the dataset, ROI and partition size, so every process that
+ * opens the same dataset with the same options numbers them alike. */
+typedef struct runner runner;
+
+/* Plan the partitions and start c->threads workers. results: NULL for a process that only
+ * computes partitions, else n_plugins sets allocated here (the caller frees them with bufs_free,
+ * also on failure). *r is set even on failure; the caller ends it with run_end. */
+int run_begin(const run_config *c, bufset *results, runner **r, err *e);
+
+uint64_t run_partition_count(const runner *r);
+
+/* Frames of partition index that the ROI selects: its nav buffers hold that many items. */
+uint64_t run_partition_selected(const runner *r, uint64_t index);
+
+/* Called on the thread that called run_partitions, once per finished partition, in the order of
+ * the indices given: sets are n_plugins partition buffer sets (data NULL for a partition without
+ * selected frames), which the callee owns and frees with bufs_free, also when it fails. Returns 0
+ * or a negative status, which stops the run. */
+typedef int (*run_deliver_fn)(void *arg, uint64_t index, bufset *sets, err *e);
+
+/* Compute partitions indices[0..n) on the workers and hand each to deliver. Not reentrant: one
+ * call per runner at a time. On failure the message of the lowest failed partition is in e. */
+int run_partitions(runner *r, const uint64_t *indices, uint64_t n, run_deliver_fn deliver,
+                   void *arg, err *e);
+
+/* Merge partition index into the results (nav items placed, merge hook called), then report
+ * progress and live results. Partitions must be merged in index order, each once, all on one
+ * thread; it may run while run_partitions runs on another. Frees sets. */
+int run_merge(runner *r, uint64_t index, bufset *sets, err *e);
+
+/* After every partition was merged: get_results of every plugin, on the merging thread. */
+int run_finish(runner *r, err *e);
+
+/* Stop the workers and free the runner (not the results). NULL is fine. */
+void run_end(runner *r);
+
 #endif

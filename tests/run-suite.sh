@@ -39,11 +39,13 @@ show_failures() {
     return 0
 }
 
-# 1. Plain build: the tests, an install into a staging directory, the SDK example built out of
-#    tree with nothing but pkg-config and cc against that install, and make distcheck.
+# 1. Plain build, with MPI (tests/test_mpi.py runs 1, 2 and 3 ranks): the tests, an install into
+#    a staging directory, the SDK example built out of tree with nothing but pkg-config and cc
+#    against that install, and make distcheck. The sanitizer builds below are without MPI.
 plain=build-suite/plain
 mkdir -p $plain
-(cd $plain && "$top/configure" --quiet --prefix=/usr/local CFLAGS="-O2 -g" && make -j"$jobs" >/dev/null)
+(cd $plain && "$top/configure" --quiet --prefix=/usr/local --with-mpi CFLAGS="-O2 -g" &&
+    make -j"$jobs" >/dev/null)
 (cd $plain && make -j"$jobs" check >/dev/null 2>&1) || show_failures $plain
 count $plain
 

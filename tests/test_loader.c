@@ -77,7 +77,7 @@ Test(loader, loads_fixture_and_checks_parameters)
     cr_assert_eq(plugin_param_add(pl, "hook=merge", &e), 0, "%s", e.msg);
     cr_assert_eq(plugin_param_add(pl, "hook=merge", &e), UH_EUSAGE, "not repeatable");
     cr_assert(strstr(e.msg, "given twice"), "%s", e.msg);
-    cr_assert_eq(plugin_param_add(pl, "partition=-1", &e), UH_EUSAGE, "below min");
+    cr_assert_eq(plugin_param_add(pl, "partition=-2", &e), UH_EUSAGE, "below min");
     cr_assert(strstr(e.msg, "partition"), "%s", e.msg);
     cr_assert_eq(plugin_param_add(pl, "partition=1.5", &e), UH_EUSAGE, "not an integer");
     cr_assert_eq(plugin_param_add(pl, "silent=maybe", &e), UH_EUSAGE, "not a bool");

@@ -9,8 +9,8 @@ static const udf_param_decl fail_params[] = {
     {.name = "hook", .type = UDF_PARAM_CHOICE, .default_value = "none",
      .choices = "none|declare_buffers|init_task|preprocess|process_tile|postprocess|merge|get_results",
      .help = "the hook that fails"},
-    {.name = "partition", .type = UDF_PARAM_INT, .default_value = "0", .min = 0, .max = 1e9,
-     .help = "the partition on which worker hooks and merge fail"},
+    {.name = "partition", .type = UDF_PARAM_INT, .default_value = "0", .min = -1, .max = 1e9,
+     .help = "the partition on which worker hooks and merge fail (-1: every one)"},
     {.name = "silent", .type = UDF_PARAM_BOOL, .default_value = "false",
      .help = "fail without a message"},
     {.name = "crash", .type = UDF_PARAM_BOOL, .default_value = "false",
@@ -28,7 +28,7 @@ static int should_fail(udf_ctx *ctx, const char *hook)
     ctx->host->param_bool(ctx, "silent", 0, &silent);
     if (strcmp(which, hook))
         return 0;
-    if (ctx->partition && ctx->partition->index != (uint64_t)part)
+    if (ctx->partition && part >= 0 && ctx->partition->index != (uint64_t)part)
         return 0;
     int crash;
     ctx->host->param_bool(ctx, "crash", 0, &crash);
