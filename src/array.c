@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <tiffio.h>
 #include <unistd.h>
 
@@ -58,7 +59,10 @@ static int read_page(TIFF *tif, const char *path, unsigned page, uint32_t rows, 
         TIFFGetField(tif, TIFFTAG_TILEWIDTH, &tw);
         TIFFGetField(tif, TIFFTAG_TILELENGTH, &th);
         tmsize_t tsize = TIFFTileSize(tif);
-        if (!tw || !th || tsize < (tmsize_t)((size_t)tw * th * elem))
+        /* Tiles are multiples of 16 pixels and pad the image by less than that: a larger tile
+         * is a lie of the header, not a reason to allocate it. */
+        if (!tw || !th || tw >= cols + 16 || th >= rows + 16 ||
+            tsize < (tmsize_t)((size_t)tw * th * elem))
             return err_set(e, UH_EDATA, "%s: page %u: bad tile layout", path, page);
         unsigned char *tile = malloc((size_t)tsize);
         if (!tile)
@@ -95,6 +99,8 @@ static int tiff_read(const char *path, uint64_t max_bytes, npy_info *info, void 
         return err_set(e, UH_ENOMEM, "%s: out of memory", path);
     TIFFOpenOptionsSetErrorHandlerExtR(opts, tiff_error, &msg);
     TIFFOpenOptionsSetWarningHandlerExtR(opts, tiff_warning, NULL);
+    struct stat st;
+    uint64_t file_size = stat(path, &st) ? 0 : (uint64_t)st.st_size;
     TIFF *tif = TIFFOpenExt(path, "r", opts);
     TIFFOpenOptionsFree(opts);
     if (!tif)
@@ -131,8 +137,26 @@ static int tiff_read(const char *path, uint64_t max_bytes, npy_info *info, void 
             rows = h;
             cols = w;
             dt = d;
+            /* Bound what the header claims by the file before allocating: uncompressed data
+             * must be in the file, compressed data expands at most 1024-fold (deflate's limit is
+             * about 1032). */
+            uint16_t comp = COMPRESSION_NONE;
+            TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &comp);
+            uint64_t claim = 0, limit = max_bytes;
+            bool fits = !__builtin_mul_overflow((uint64_t)w, (uint64_t)h, &claim) &&
+                        !__builtin_mul_overflow(claim, (uint64_t)udf_dtype_size(d), &claim) &&
+                        !__builtin_mul_overflow(claim, (uint64_t)pages, &claim);
+            uint64_t bound = comp == COMPRESSION_NONE ? file_size : file_size * 1024;
+            if (bound < limit)
+                limit = bound;
+            if (fits && claim > limit) {
+                rc = err_set(e, UH_EDATA, "%s: %u pages of %ux%u pixels need %llu bytes, more "
+                             "than a file of %llu bytes can hold", path, pages, w, h,
+                             (unsigned long long)claim, (unsigned long long)file_size);
+                break;
+            }
             page_bytes = (size_t)w * h * udf_dtype_size(d);
-            if (!w || !h || (uint64_t)page_bytes * pages > max_bytes) {
+            if (!w || !h || !fits || (uint64_t)page_bytes * pages > max_bytes) {
                 rc = err_set(e, UH_EDATA, "%s: %u pages of %ux%u pixels: empty, or more than %llu "
                              "bytes", path, pages, w, h, (unsigned long long)max_bytes);
                 break;

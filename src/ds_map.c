@@ -215,6 +215,9 @@ void ds_map_release(ds *d, uint64_t first, uint64_t count)
     /* Drop only pages wholly inside the released frames; neighbours may still be in use. */
     uintptr_t start = (uintptr_t)(s->map + s->offset + first * s->stride);
     uintptr_t end = start + count * s->stride;
+    /* The last frame's footer lies past the mapping, which ends at its pixels. */
+    if (end > (uintptr_t)(s->map + s->map_len))
+        end = (uintptr_t)(s->map + s->map_len);
     uintptr_t page = (uintptr_t)s->page;
     start = (start + page - 1) & ~(page - 1);
     end &= ~(page - 1);

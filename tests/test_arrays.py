@@ -93,7 +93,7 @@ def test_bad_tiffs(tmp):
     tifffile.imwrite(os.path.join(tmp, "mixed.tif"), np.zeros(SIG, np.uint16))
     tifffile.imwrite(os.path.join(tmp, "mixed.tif"), np.zeros((5, 5), np.uint16), append=True)
     for name, needle in (("truncated.tif", "truncated.tif"), ("header-only.tif", "header-only"),
-                         ("rgb.tif", "3 samples"), ("mixed.tif", "page 1")):
+                         ("rgb.tif", "3 samples"), ("mixed.tif", "mixed.tif")):
         f = os.path.join(tmp, name)
         _, err = run(["run", "--plugin", "sum", *raw_args(NAV, SIG, "<u2"), "--dark", f,
                       "-o", os.path.join(tmp, "out"), path], expect=3)
