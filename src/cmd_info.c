@@ -8,6 +8,7 @@
 #include "ds.h"
 #include "dsopt.h"
 #include "dtype.h"
+#include "json.h"
 
 enum { OPT_JSON = 1, OPT_HELP };
 
@@ -53,22 +54,6 @@ static void print_shape(const uint64_t *dims, uint32_t n, const char *sep)
         printf("%s%llu", i ? sep : "", (unsigned long long)dims[i]);
 }
 
-/* A JSON string: quotes, backslashes and control characters escaped. */
-static void print_json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
-
 int cmd_info(int argc, char **argv, err *e)
 {
     info_args a = {0};
@@ -92,8 +77,10 @@ int cmd_info(int argc, char **argv, err *e)
     unsigned long long data_bytes = (unsigned long long)(d->num_frames * d->frame_bytes);
     const char *order = d->elem_size == 1 ? "none" : d->big_endian ? "big" : "little";
     if (a.json) {
-        printf("{\"file\": ");
-        print_json_string(d->path);
+        jbuf path = {0};
+        jb_str(&path, d->path);
+        printf("{\"file\": %s", path.oom ? "null" : path.s);
+        jb_free(&path);
         printf(", \"format\": \"%s\", \"nav_shape\": [", d->reader->name);
         print_shape(d->nav_shape, d->nav_ndim, ", ");
         printf("], \"sig_shape\": [");
