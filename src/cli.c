@@ -76,8 +76,9 @@ void cli_help(FILE *out, const char *usage, const cli_option *opts)
         snprintf(left, sizeof left, "%c%c%s--%s%s%s", opts->short_name ? '-' : ' ',
                  opts->short_name ? opts->short_name : ' ', opts->short_name ? ", " : "  ",
                  opts->long_name, opts->arg ? " " : "", opts->arg ? opts->arg : "");
-        /* Help text starts in column 32 and wraps at 100; a long option gets a line of its own. */
-        if (strlen(left) > 28)
+        /* Help text starts in column 32 and wraps at 100; a long option gets a line of its own
+         * (also one of 28 characters, which would leave a single space before its help). */
+        if (strlen(left) >= 28)
             fprintf(out, "  %s\n%31s", left, "");
         else
             fprintf(out, "  %-28s ", left);

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "dsopt.h"
 #include "dtype.h"
+#include "isolate.h"
 #include "json.h"
 #include "mpi_run.h"
 #include "npy.h"
@@ -42,6 +43,8 @@ enum {
     OPT_PREVIEW_SCALE,
     OPT_SAVE_FORMAT,
     OPT_LIVE_EVERY,
+    OPT_ISOLATE,
+    OPT_PLUGIN_TIMEOUT,
     OPT_HELP
 };
 
@@ -66,6 +69,8 @@ static const cli_option run_options[] = {
     {"preview-scale", 0, "SCALE", "linear (default) or log", OPT_PREVIEW_SCALE},
     {"save-format", 0, "FORMAT", "npy (default) or tiff: results also as float32 TIFF", OPT_SAVE_FORMAT},
     {"live-every", 0, "N", "rewrite the results (and previews) after every N merged partitions", OPT_LIVE_EVERY},
+    {"isolate", 0, NULL, "run the plugins in worker processes: a crash or hang ends the run with a message, not the host", OPT_ISOLATE},
+    {"plugin-timeout", 0, "SECONDS", "a plugin call running longer than this is an error (default: no limit)", OPT_PLUGIN_TIMEOUT},
     {"help", 'h', NULL, "show this help and exit", OPT_HELP},
     {NULL, 0, NULL, NULL, 0},
 };
@@ -93,6 +98,8 @@ typedef struct run_args {
     const char *stdout_buffer;
     results_opts out;
     uint64_t live_every;
+    int isolate;
+    double timeout;
     int help;
 } run_args;
 
@@ -169,6 +176,18 @@ static int run_option(void *state, int id, const char *v, err *e)
         if (uint_parse(v, "--live-every", UINT32_MAX, &a->live_every, e) || !a->live_every)
             return err_set(e, UH_EUSAGE, "--live-every: '%s' is not a positive number", v);
         return 0;
+    case OPT_ISOLATE: a->isolate = 1; return 0;
+    case OPT_PLUGIN_TIMEOUT: {
+        char *end;
+        errno = 0;
+        double t = strtod(v, &end);
+        /* Up to a year: beyond that the limit is no limit, and the nanoseconds would overflow. */
+        if (end == v || *end || errno || !(t > 0 && t <= 3.2e7))
+            return err_set(e, UH_EUSAGE, "--plugin-timeout: '%s' is not a number of seconds "
+                           "above 0 and up to 3.2e7", v);
+        a->timeout = t;
+        return 0;
+    }
     case OPT_HELP: a->help = 1; return 0;
     }
     return err_set(e, UH_EINTERNAL, "unhandled option %d", id);
@@ -481,6 +500,11 @@ int cmd_run(int argc, char **argv, err *e)
     if (!rc && ranks > 1 && !strcmp(a.dso.ds.path, "-"))
         rc = err_set(e, UH_EUSAGE, "standard input is not a dataset for %d MPI ranks: give a file "
                      "on a shared file system", ranks);
+    if (!rc && a.isolate && ranks > 1)
+        rc = err_set(e, UH_EUSAGE, "--isolate is for one process: MPI ranks are isolated already");
+    if (!rc && a.isolate && !strcmp(a.dso.ds.path, "-"))
+        rc = err_set(e, UH_EUSAGE, "--isolate cannot share standard input among worker processes: "
+                     "give a file");
     if (!rc && a.json && a.stdout_buffer)
         rc = err_set(e, UH_EUSAGE, "--json and --stdout both write to stdout: choose one");
     for (uint32_t k = 0; k < a.n_plugins && !rc; k++)
@@ -531,6 +555,7 @@ int cmd_run(int argc, char **argv, err *e)
         .roi = roi,
         .partition_bytes = a.partition_bytes,
         .corr = &corr,
+        .timeout = a.timeout,
     };
     if (a.verbose)
         fprintf(stderr, "udfhost: %s: %llu frames of %llu pixels (%s), %u threads\n", d->path,
@@ -549,7 +574,7 @@ int cmd_run(int argc, char **argv, err *e)
     }
     time_t started = time(NULL);
     clock_gettime(CLOCK_MONOTONIC, &bar.start);
-    rc = mpi_run_execute(&c, results, e);
+    rc = a.isolate ? isolate_execute(&c, results, e) : mpi_run_execute(&c, results, e);
     progress_end(&bar);
     if (rc || rank)
         goto done;

@@ -6,8 +6,11 @@
 #include <signal.h>
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "convert.h"
 #include "dtype.h"
@@ -66,6 +69,13 @@ struct runner {
     const uint64_t *batch;
     run_deliver_fn deliver;
     void *deliver_arg;
+    sig_call *calls;         /* n_workers + 1: the workers', then the merging thread's */
+    sig_call *own_calls;     /* calls, when the runner allocated them */
+    pthread_t watchdog;      /* --plugin-timeout */
+    bool watching;
+    bool watch_stop;         /* protected by watch_lock */
+    pthread_mutex_t watch_lock;
+    pthread_cond_t watch_wake;
 };
 
 static void record_failure(runner *r, uint64_t index, const err *e)
@@ -76,6 +86,14 @@ static void record_failure(runner *r, uint64_t index, const err *e)
         r->fail = *e;
     }
     pthread_mutex_unlock(&r->fail_lock);
+}
+
+/* The merging thread's context for a hook of pl, its call noted for a crash report and the
+ * watchdog; the caller notes sig_note_idle() when the hook returned. */
+static void main_ctx(runner *r, plugin *pl, const char *hook, int64_t partition)
+{
+    plugin_ctx_init(&r->main_ctx, &r->main_call, pl, hook);
+    sig_note_call(pl->desc.name, hook, partition);
 }
 
 static udf_ctx *worker_ctx(worker *w, plugin *pl, const char *hook, const udf_partition *part)
@@ -182,7 +200,9 @@ static int run_tiles(runner *r, worker *w, const udf_partition *part, bufset *se
                     tile.frame_stride = fstride[t];
                     bufs_views_tile(&sets[k], w->views, item, n, tile.sig_start, tile.sig_count);
                     udf_ctx *ctx = worker_ctx(w, pl, "process_tile", part);
-                    if ((rc = pl->desc.process_tile(ctx, &tile)))
+                    rc = pl->desc.process_tile(ctx, &tile);
+                    sig_note_idle();
+                    if (rc)
                         return plugin_hook_failed(&w->call, rc, (int64_t)part->index, e);
                 } else if (pl->method == PLUGIN_PROCESS_FRAME) {
                     /* Bands are never cut when a process_frame plugin runs. */
@@ -196,7 +216,9 @@ static int run_tiles(runner *r, worker *w, const udf_partition *part, bufset *se
                         one.item_start = item + i;
                         bufs_views_tile(&sets[k], w->views, item + i, 1, 0, d->sig_size);
                         udf_ctx *ctx = worker_ctx(w, pl, "process_frame", part);
-                        if ((rc = pl->desc.process_frame(ctx, &one)))
+                        rc = pl->desc.process_frame(ctx, &one);
+                        sig_note_idle();
+                        if (rc)
                             return plugin_hook_failed(&w->call, rc, (int64_t)part->index, e);
                     }
                 }
@@ -263,7 +285,9 @@ static int run_whole(runner *r, worker *w, uint32_t k, const udf_partition *part
     all.item_start = 0;
     bufs_views_tile(set, w->views, 0, part->selected, 0, d->sig_size);
     udf_ctx *ctx = worker_ctx(w, pl, "process_partition", part);
-    if ((rc = pl->desc.process_partition(ctx, &all)))
+    rc = pl->desc.process_partition(ctx, &all);
+    sig_note_idle();
+    if (rc)
         return plugin_hook_failed(&w->call, rc, (int64_t)part->index, e);
     return 0;
 }
@@ -278,7 +302,9 @@ static int run_partition(runner *r, worker *w, const udf_partition *part, bufset
             continue;
         bufs_views_tile(&sets[k], w->views, 0, part->selected, 0, r->d->sig_size);
         udf_ctx *ctx = worker_ctx(w, pl, "preprocess", part);
-        if ((rc = pl->desc.preprocess(ctx)))
+        rc = pl->desc.preprocess(ctx);
+        sig_note_idle();
+        if (rc)
             return plugin_hook_failed(&w->call, rc, (int64_t)part->index, e);
     }
     if (r->any_tiled && (rc = run_tiles(r, w, part, sets, e)))
@@ -293,7 +319,9 @@ static int run_partition(runner *r, worker *w, const udf_partition *part, bufset
             continue;
         bufs_views_tile(&sets[k], w->views, 0, part->selected, 0, r->d->sig_size);
         udf_ctx *ctx = worker_ctx(w, pl, "postprocess", part);
-        if ((rc = pl->desc.postprocess(ctx)))
+        rc = pl->desc.postprocess(ctx);
+        sig_note_idle();
+        if (rc)
             return plugin_hook_failed(&w->call, rc, (int64_t)part->index, e);
     }
     return 0;
@@ -348,10 +376,12 @@ static int job(void *arg, unsigned worker_id, uint64_t j)
     udf_partition part = part_info(index, pp);
     err e = {0};
     int rc = 0;
+    sig_watch(&r->calls[worker_id]);
     for (uint32_t k = 0; k < c->n_plugins && !rc; k++)
         rc = bufs_alloc(c->plugins[k], &sets[k], pp->selected, r->d->sig_size, false, &e);
     if (!rc)
         rc = guarded_partition(r, &r->workers[worker_id], &part, sets, &e);
+    sig_note_idle();
     ds_release(r->d, pp->frame_start, pp->frame_count);
     if (rc) {
         for (uint32_t k = 0; k < c->n_plugins; k++)
@@ -380,10 +410,12 @@ static int live_snapshot(runner *r, err *e)
         }
         /* A plugin without buffers (its results are files of its own) is not asked early. */
         if (pl->n_buffers && pl->desc.get_results) {
-            plugin_ctx_init(&r->main_ctx, &r->main_call, pl, "get_results");
+            main_ctx(r, pl, "get_results", -1);
             r->main_ctx.buffers = snap[made].views;
             r->main_ctx.num_buffers = snap[made].n;
-            if ((rc = pl->desc.get_results(&r->main_ctx)))
+            rc = pl->desc.get_results(&r->main_ctx);
+            sig_note_idle();
+            if (rc)
                 rc = plugin_hook_failed(&r->main_call, rc, -1, e);
         }
         bufs_fill_unselected(&snap[made], r->done, r->d->num_frames);
@@ -421,12 +453,13 @@ int run_merge(runner *r, uint64_t index, bufset *sets, err *e)
             if (pl->desc.merge) {
                 bufs_views_merge(&r->results[k], r->merge_dest);
                 bufs_views_merge(&sets[k], r->merge_src);
-                plugin_ctx_init(&r->main_ctx, &r->main_call, pl, "merge");
+                main_ctx(r, pl, "merge", (int64_t)index);
                 udf_partition part = part_info(index, pp);
                 r->main_ctx.partition = &part;
                 r->main_ctx.buffers = r->merge_dest;
                 r->main_ctx.num_buffers = pl->n_buffers;
                 rc = pl->desc.merge(&r->main_ctx, r->merge_dest, r->merge_src);
+                sig_note_idle();
                 if (rc)
                     rc = plugin_hook_failed(&r->main_call, rc, (int64_t)index, e);
             }
@@ -504,19 +537,50 @@ static void runner_free(runner *r)
     free(r->merge_src);
     free(r->target_of);
     free(r->done);
+    free(r->own_calls);
     plan_free(&r->plan);
     pthread_mutex_destroy(&r->fail_lock);
+    pthread_mutex_destroy(&r->watch_lock);
+    pthread_cond_destroy(&r->watch_wake);
 }
 
-static int runner_init(runner *r, const run_config *c, err *e)
+static int plan_run(const run_config *c, plan *p, err *e)
 {
     const ds *d = c->d;
     /* Chunked storage: partitions end on chunk boundaries of the file's frames. */
     uint64_t align = d->frames_per_chunk > 1 ? d->frames_per_chunk : 1;
     int64_t off = d->sync_offset % (int64_t)align;
-    int rc = plan_partitions(d->num_frames, d->frame_bytes, c->partition_bytes, align,
-                             (uint64_t)(off < 0 ? off + (int64_t)align : off), c->roi, &r->plan,
-                             e);
+    return plan_partitions(d->num_frames, d->frame_bytes, c->partition_bytes, align,
+                           (uint64_t)(off < 0 ? off + (int64_t)align : off), c->roi, p, e);
+}
+
+int run_partition_bytes(const run_config *c, uint64_t *bytes, err *e)
+{
+    plan p = {0};
+    int rc = plan_run(c, &p, e);
+    uint64_t most = 0;
+    for (uint64_t i = 0; !rc && i < p.count; i++)
+        if (p.parts[i].selected > most)
+            most = p.parts[i].selected;
+    plan_free(&p);
+    *bytes = 0;
+    for (uint32_t k = 0; k < c->n_plugins && !rc && most; k++) {
+        bufset b;
+        if ((rc = bufs_alloc(c->plugins[k], &b, most, c->d->sig_size, false, e)))
+            break;
+        for (uint32_t i = 0; i < b.n; i++)
+            if (b.views[i].data)
+                *bytes += b.views[i].count * b.views[i].extra_size *
+                          udf_dtype_size(b.views[i].dtype);
+        bufs_free(&b);
+    }
+    return rc;
+}
+
+static int runner_init(runner *r, const run_config *c, err *e)
+{
+    const ds *d = c->d;
+    int rc = plan_run(c, &r->plan, e);
     if (rc)
         return rc;
     if (!(r->target_of = calloc(c->n_plugins, sizeof *r->target_of)))
@@ -532,8 +596,10 @@ static int runner_init(runner *r, const run_config *c, err *e)
     r->ring = calloc((size_t)r->window * c->n_plugins, sizeof *r->ring);
     r->merge_dest = calloc(r->max_buffers + 1, sizeof *r->merge_dest);
     r->merge_src = calloc(r->max_buffers + 1, sizeof *r->merge_src);
-    if (!r->workers || !r->ring || !r->merge_dest || !r->merge_src)
+    r->calls = c->calls ? c->calls : (r->own_calls = calloc(r->n_workers + 1, sizeof *r->calls));
+    if (!r->workers || !r->ring || !r->merge_dest || !r->merge_src || !r->calls)
         return err_set(e, UH_ENOMEM, "out of memory");
+    sig_watch(&r->calls[r->n_workers]);
     uint64_t band_pixels = r->band_rows * r->row_pixels;
     for (unsigned i = 0; i < r->n_workers; i++) {
         worker *w = &r->workers[i];
@@ -551,8 +617,53 @@ static int runner_init(runner *r, const run_config *c, err *e)
     return 0;
 }
 
+int run_timed_out(const sig_call *call, double timeout, err *e)
+{
+    const char *name = atomic_load(&call->plugin), *hook = atomic_load(&call->hook);
+    int64_t partition = atomic_load(&call->partition);
+    char where[48] = "";
+    if (partition >= 0)
+        snprintf(where, sizeof where, " on partition %lld", (long long)partition);
+    return err_set(e, UH_EPLUGIN, "plugin %s did not return from %s%s within %g s (--plugin-timeout)",
+                   name ? name : "?", hook ? hook : "?", where, timeout);
+}
+
+/* --plugin-timeout: a plugin call running longer than c->timeout ends the process. A thread
+ * cannot be stopped from outside, and a hung hook may hold any lock, so the run cannot end
+ * normally; nothing is lost, as result files appear only by rename after a complete run. */
+static void *watchdog(void *arg)
+{
+    runner *r = arg;
+    int64_t limit = (int64_t)(r->c->timeout * 1e9);
+    int64_t tick = limit / 4 < 50000000 ? limit / 4 : 50000000;
+    pthread_mutex_lock(&r->watch_lock);
+    while (!r->watch_stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        int64_t ns = until.tv_nsec + tick;
+        until.tv_sec += ns / 1000000000;
+        until.tv_nsec = ns % 1000000000;
+        pthread_cond_timedwait(&r->watch_wake, &r->watch_lock, &until);
+        int64_t now = sig_now();
+        for (unsigned i = 0; i <= r->n_workers && !r->watch_stop; i++) {
+            int64_t since = atomic_load(&r->calls[i].since);
+            if (since && now - since > limit) {
+                err e;
+                run_timed_out(&r->calls[i], r->c->timeout, &e);
+                fprintf(stderr, "udfhost: %s\n", e.msg);
+                _exit(err_exit_status(e.code));
+            }
+        }
+    }
+    pthread_mutex_unlock(&r->watch_lock);
+    return NULL;
+}
+
 int run_begin(const run_config *c, bufset *results, runner **out, err *e)
 {
+    /* Cleared first: the caller frees them whatever this returns. */
+    if (results)
+        memset(results, 0, c->n_plugins * sizeof *results);
     runner *r = calloc(1, sizeof *r);
     *out = r;
     if (!r)
@@ -562,8 +673,8 @@ int run_begin(const run_config *c, bufset *results, runner **out, err *e)
     r->results = results;
     r->fail_index = UINT64_MAX;
     pthread_mutex_init(&r->fail_lock, NULL);
-    if (results)
-        memset(results, 0, c->n_plugins * sizeof *results);
+    pthread_mutex_init(&r->watch_lock, NULL);
+    pthread_cond_init(&r->watch_wake, NULL);
     int rc = runner_init(r, c, e);
     for (uint32_t k = 0; k < c->n_plugins && results && !rc; k++) {
         rc = bufs_alloc(c->plugins[k], &results[k], c->d->num_frames, c->d->sig_size, true, e);
@@ -572,6 +683,12 @@ int run_begin(const run_config *c, bufset *results, runner **out, err *e)
     }
     if (!rc && !(r->pool = pool_create(c->threads)))
         rc = err_set(e, UH_ENOMEM, "cannot start %u worker threads", c->threads);
+    if (!rc && c->timeout > 0) {
+        if (pthread_create(&r->watchdog, NULL, watchdog, r))
+            rc = err_set(e, UH_ENOMEM, "cannot start the --plugin-timeout watchdog thread");
+        else
+            r->watching = true;
+    }
     return rc;
 }
 
@@ -608,10 +725,12 @@ int run_finish(runner *r, err *e)
         plugin *pl = c->plugins[k];
         if (!pl->desc.get_results)
             continue;
-        plugin_ctx_init(&r->main_ctx, &r->main_call, pl, "get_results");
+        main_ctx(r, pl, "get_results", -1);
         r->main_ctx.buffers = r->results[k].views;
         r->main_ctx.num_buffers = r->results[k].n;
-        if ((rc = pl->desc.get_results(&r->main_ctx)))
+        rc = pl->desc.get_results(&r->main_ctx);
+        sig_note_idle();
+        if (rc)
             rc = plugin_hook_failed(&r->main_call, rc, -1, e);
         /* get_results computes every frame; outside the ROI the result stays NaN or 0. */
         bufs_fill_unselected(&r->results[k], c->roi, c->d->num_frames);
@@ -623,7 +742,15 @@ void run_end(runner *r)
 {
     if (!r)
         return;
+    if (r->watching) {
+        pthread_mutex_lock(&r->watch_lock);
+        r->watch_stop = true;
+        pthread_cond_signal(&r->watch_wake);
+        pthread_mutex_unlock(&r->watch_lock);
+        pthread_join(r->watchdog, NULL);
+    }
     pool_destroy(r->pool);
+    sig_watch(NULL);
     runner_free(r);
     free(r);
 }

@@ -10,6 +10,7 @@
 #include "ds.h"
 #include "err.h"
 #include "plugin.h"
+#include "sig.h"
 
 typedef struct run_config {
     ds *d;
@@ -29,6 +30,12 @@ typedef struct run_config {
     uint64_t live_every;
     int (*live)(void *arg, const bufset *results, err *e);
     void *live_arg;
+    /* --plugin-timeout: a plugin hook call still running after this many seconds ends the process
+     * with a message naming plugin, hook and partition (0: no limit). */
+    double timeout;
+    /* Where each worker (calls[0..threads)) and the merging thread (calls[threads]) publish their
+     * current plugin call; NULL: the runner keeps its own. --isolate passes shared memory. */
+    sig_call *calls;
 } run_config;
 
 /* Process the dataset with every plugin. On success results[i] holds plugin i's whole result
@@ -48,6 +55,10 @@ typedef struct runner runner;
 int run_begin(const run_config *c, bufset *results, runner **r, err *e);
 
 uint64_t run_partition_count(const runner *r);
+
+/* Bytes of the buffers of every plugin for the largest partition c's plan makes: what one
+ * computed partition is made of (as run_deliver_fn receives it). */
+int run_partition_bytes(const run_config *c, uint64_t *bytes, err *e);
 
 /* Frames of partition index that the ROI selects: its nav buffers hold that many items. */
 uint64_t run_partition_selected(const runner *r, uint64_t index);
@@ -70,6 +81,9 @@ int run_merge(runner *r, uint64_t index, bufset *sets, err *e);
 
 /* After every partition was merged: get_results of every plugin, on the merging thread. */
 int run_finish(runner *r, err *e);
+
+/* The message for a plugin call that overran timeout seconds: UH_EPLUGIN. */
+int run_timed_out(const sig_call *call, double timeout, err *e);
 
 /* Stop the workers and free the runner (not the results). NULL is fine. */
 void run_end(runner *r);

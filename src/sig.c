@@ -3,12 +3,14 @@
 
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t stop_signal;
 static _Thread_local sigjmp_buf *bus_guard;
 static _Thread_local const char *call_plugin, *call_hook;
 static _Thread_local int64_t call_partition = -1;
+static _Thread_local sig_call *call_slot;
 
 static void on_stop(int sig)
 {
@@ -116,4 +118,43 @@ void sig_note_call(const char *plugin, const char *hook, int64_t partition)
     call_plugin = plugin;
     call_hook = hook;
     call_partition = partition;
+    if (call_slot) {
+        atomic_store(&call_slot->plugin, plugin);
+        atomic_store(&call_slot->hook, hook);
+        atomic_store(&call_slot->partition, partition);
+        atomic_store(&call_slot->since, sig_now());
+    }
+}
+
+void sig_watch(sig_call *slot)
+{
+    call_slot = slot;
+}
+
+void sig_note_idle(void)
+{
+    if (call_slot)
+        atomic_store(&call_slot->since, 0);
+}
+
+int64_t sig_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+void sig_worker_process(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = SIG_DFL;
+    sigaction(SIGSEGV, &sa, NULL);
+    sigaction(SIGABRT, &sa, NULL);
+    sigaction(SIGFPE, &sa, NULL);
+    sigaction(SIGILL, &sa, NULL);
 }

@@ -389,7 +389,8 @@ def test_completion(tmp):
     got = complete("udfhost ")
     for cmd in ("run", "info", "plugin-info", "list-plugins", "check-plugin"):
         assert cmd in got, "subcommand %s not completed: %s" % (cmd, got)
-    assert complete("udfhost run --plu") == ["--plugin"], complete("udfhost run --plu")
+    assert complete("udfhost run --plu") == ["--plugin", "--plugin-timeout"], \
+        complete("udfhost run --plu")
     assert complete("udfhost list-plugins --j") == ["--json"]
     assert "--verbose" in complete("udfhost check-plugin --"), complete("udfhost check-plugin --")
     want = sorted(n for n in bundled() if n.startswith("s"))

@@ -193,7 +193,7 @@ def test_plugin_crash_is_named(tmp):
         return
     path, out = setup(tmp)
     p = subprocess.run([UDFHOST, "run", "--plugin", fixture("fail"), "-p", "hook=process_tile",
-                        "-p", "partition=3", "-p", "crash=true", *raw_args(NAV, SIG, "<u2"),
+                        "-p", "partition=3", "-p", "how=segv", *raw_args(NAV, SIG, "<u2"),
                         "--partition-size", "1", "-o", out, path], capture_output=True, text=True)
     if p.returncode != -signal.SIGSEGV:
         raise AssertionError("expected death by SIGSEGV, got %d: %s" % (p.returncode, p.stderr))

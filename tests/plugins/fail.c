@@ -1,8 +1,11 @@
 /* Test fixture: a working plugin (sig and nav sums in float64) that fails on request in one hook,
- * on one partition: -p hook=process_tile -p partition=3. The runner must stop cleanly, name the
- * plugin, hook and partition, and write no results. */
+ * on one partition: -p hook=process_tile -p partition=3, by returning an error or, with -p how=,
+ * by crashing, aborting, hanging or allocating ten times the machine's memory. The runner must
+ * stop cleanly, name the plugin, hook and partition, and write no results. */
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <udfhost/udf.h>
 
 static const udf_param_decl fail_params[] = {
@@ -13,8 +16,9 @@ static const udf_param_decl fail_params[] = {
      .help = "the partition on which worker hooks and merge fail (-1: every one)"},
     {.name = "silent", .type = UDF_PARAM_BOOL, .default_value = "false",
      .help = "fail without a message"},
-    {.name = "crash", .type = UDF_PARAM_BOOL, .default_value = "false",
-     .help = "crash (SIGSEGV) instead of returning an error"},
+    {.name = "how", .type = UDF_PARAM_CHOICE, .default_value = "error",
+     .choices = "error|segv|abort|hang|alloc",
+     .help = "return an error, crash, abort(), never return, or allocate and fill 10x RAM"},
     {0},
 };
 
@@ -30,10 +34,26 @@ static int should_fail(udf_ctx *ctx, const char *hook)
         return 0;
     if (ctx->partition && part >= 0 && ctx->partition->index != (uint64_t)part)
         return 0;
-    int crash;
-    ctx->host->param_bool(ctx, "crash", 0, &crash);
-    if (crash)
+    const char *how;
+    ctx->host->param_string(ctx, "how", 0, &how);
+    if (!strcmp(how, "segv"))
         raise(SIGSEGV); /* what a wild pointer does, without depending on the compiler */
+    if (!strcmp(how, "abort"))
+        abort();
+    if (!strcmp(how, "hang"))
+        for (;;)
+            pause();
+    if (!strcmp(how, "alloc")) {
+        size_t ram = (size_t)sysconf(_SC_PHYS_PAGES) * (size_t)sysconf(_SC_PAGESIZE);
+        char *p = malloc(10 * ram);
+        if (!p) {
+            ctx->host->error(ctx, "cannot allocate 10x RAM (%zu GiB)", 10 * ram >> 30);
+            return 1;
+        }
+        for (size_t i = 0; i < 10 * ram; i += 4096)
+            p[i] = 1; /* touch every page: only the kernel's OOM killer ends this */
+        free(p);
+    }
     if (!silent)
         ctx->host->error(ctx, "deliberate failure in %s", hook);
     return 1;
