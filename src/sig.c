@@ -71,26 +71,40 @@ static void on_fault(int sig, siginfo_t *info, void *uctx)
     raise(sig);
 }
 
-void sig_install(void)
+static const int stop_signals[] = {SIGINT, SIGTERM};
+static const int bus_signal[] = {SIGBUS};
+/* Reported by udfhost, except under a sanitizer, whose own report of a crash says more. */
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+static const int crash_signals[] = {SIGSEGV, SIGABRT, SIGFPE, SIGILL};
+#else
+static const int crash_signals[] = {0};
+#endif
+
+/* The handler fn (or SIG_DFL, SIG_IGN), or with info_fn that one, for each of sigs (0: none). */
+static void handle(const int *sigs, size_t n, void (*fn)(int),
+                   void (*info_fn)(int, siginfo_t *, void *))
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_fault;
-    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGBUS, &sa, NULL);
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-    /* Under a sanitizer its own report of a crash says more. */
-    sigaction(SIGSEGV, &sa, NULL);
-    sigaction(SIGABRT, &sa, NULL);
-    sigaction(SIGFPE, &sa, NULL);
-    sigaction(SIGILL, &sa, NULL);
-#endif
+    if (info_fn) {
+        sa.sa_sigaction = info_fn;
+        sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    } else {
+        sa.sa_handler = fn;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (sigs[i])
+            sigaction(sigs[i], &sa, NULL);
+}
+
+#define COUNT(a) (sizeof(a) / sizeof *(a))
+
+void sig_install(void)
+{
+    handle(stop_signals, COUNT(stop_signals), on_stop, NULL);
+    handle(bus_signal, COUNT(bus_signal), NULL, on_fault);
+    handle(crash_signals, COUNT(crash_signals), NULL, on_fault);
 }
 
 bool sig_stop_requested(void)
@@ -146,15 +160,6 @@ int64_t sig_now(void)
 
 void sig_worker_process(void)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_IGN;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sa.sa_handler = SIG_DFL;
-    sigaction(SIGSEGV, &sa, NULL);
-    sigaction(SIGABRT, &sa, NULL);
-    sigaction(SIGFPE, &sa, NULL);
-    sigaction(SIGILL, &sa, NULL);
+    handle(stop_signals, COUNT(stop_signals), SIG_IGN, NULL);
+    handle(crash_signals, COUNT(crash_signals), SIG_DFL, NULL);
 }
