@@ -10,6 +10,8 @@
 #   BENCH_QUICK=1            ~10 s smoke run: tiny data, 1 rep, a few ops, checks sum vs NumPy
 #   BENCH_CSV=./bench-results.csv
 #   BENCH_COLD=auto|0        cold pass (drop_caches) when permitted; 0 skips it
+#   BENCH_OPS="sum radial"   only these rows (op, or op:dtype, e.g. com:float32); default all
+#   BENCH_THREADS="2"        only these thread counts; default 1 and all cores
 # Exit status: 0 when every measured command succeeded (and, with BENCH_QUICK, the checks
 # passed), 1 otherwise.
 set -u
@@ -31,6 +33,7 @@ BENCH_QUICK=${BENCH_QUICK:-0}
 [ "$BENCH_QUICK" = 1 ] && REPS=${BENCH_REPS:-1} || REPS=${BENCH_REPS:-5}
 BENCH_CSV=$(abspath "${BENCH_CSV:-./bench-results.csv}")
 BENCH_COLD=${BENCH_COLD:-auto}
+BENCH_OPS=${BENCH_OPS:-}
 # The NumPy reference runs on one core: numpy_ref.py sets OMP/OpenBLAS/MKL/BLIS threads to 1
 # itself (not exported here: GNU nproc would then report 1 core).
 
@@ -42,6 +45,7 @@ case $REPS in '' | *[!0-9]* | 0) die "BENCH_REPS must be a positive integer" ;; 
 NPROC=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null || getconf _NPROCESSORS_ONLN)
 THREADS=1
 [ "$NPROC" -gt 1 ] && THREADS="1 $NPROC"
+THREADS=${BENCH_THREADS:-$THREADS}
 
 mkdir -p "$BENCH_DIR" || die "cannot create $BENCH_DIR"
 tmp=$BENCH_DIR/run.$$
@@ -125,10 +129,20 @@ fail() {
     echo "FAILED: $1 ($2, threads $3): $(head -n 3 "$tmp/err" | tr '\n' ' ')" | tee -a "$tmp/failures" >&2
 }
 
+# wanted OP DTYPE: the row is in BENCH_OPS (as OP or OP:DTYPE), or BENCH_OPS is empty.
+wanted() {
+    [ -z "$BENCH_OPS" ] && return 0
+    for w in $(echo "$BENCH_OPS" | tr , ' '); do
+        [ "$w" = "$1" ] || [ "$w" = "$1:$2" ] && return 0
+    done
+    return 1
+}
+
 # bench_op OP DTYPE FILE NAV SIG NUMPY_OP -- UDFHOST_PLUGIN_ARGS...
 bench_op() {
     op=$1 dt=$2 file=$3 nav=$4 sig=$5 npop=$6
     shift 7
+    wanted "$op" "$dt" || return 0
     bytes=$(fsize "$file")
     [ "$op" = pick ] && bytes=0     # reads one frame: time, not bandwidth
     printf '%-14s %-8s' "$op" "$dt" >&2
@@ -156,7 +170,7 @@ bench_op() {
                         cat "$file" >/dev/null
                         /usr/bin/time -f %M -o "$tmp/rss" "$UDFHOST" run "$@" --format raw \
                             --dtype "$dt" --nav-shape "$nav" --sig-shape "$sig" --threads "$t" \
-                            -q -o "$tmp/udf-out2" "$file" >/dev/null 2>&1 </dev/null &&
+                            -q --overwrite -o "$tmp/udf-out2" "$file" >/dev/null 2>&1 </dev/null &&
                             rss_kib=$(tail -n 1 "$tmp/rss")
                     fi
                     rec "$op" "$dt" "$t" rss "$rss_kib"
@@ -191,9 +205,9 @@ if [ "$BENCH_QUICK" = 1 ]; then
             echo "FAILED: check $1" >>"$tmp/failures"
     }
     bench_op sum uint16 "$F16" "$NAV16" "$SIG" sum -- --plugin sum
-    check sum.intensity.npy sum.intensity.npy
+    wanted sum uint16 && check sum.intensity.npy sum.intensity.npy
     bench_op sumsig uint16 "$F16" "$NAV16" "$SIG" sumsig -- --plugin sumsig
-    check sumsig.intensity.npy sumsig.intensity.npy
+    wanted sumsig uint16 && check sumsig.intensity.npy sumsig.intensity.npy
     bench_op com uint16 "$F16" "$NAV16" "$SIG" com -- --plugin com
     bench_op sum float32 "$F32" "$NAV32" "$SIG" sum -- --plugin sum
 else
@@ -232,7 +246,7 @@ REPS=$REPS_SAVE
 
 # Cold pass: caches dropped before each run; udfhost sum (all cores) vs dd's sequential read.
 cold=no
-if [ "$BENCH_QUICK" != 1 ] && [ "$BENCH_COLD" != 0 ] &&
+if [ "$BENCH_QUICK" != 1 ] && [ "$BENCH_COLD" != 0 ] && wanted sum-cold uint16 &&
     { sync && echo 1 >/proc/sys/vm/drop_caches; } 2>/dev/null; then
     cold=yes
     creps=$REPS

@@ -16,7 +16,7 @@ set -x
 ./udfhost run --plugin sum --plugin sumsig \
     --plugin masks -p disk=24,24,8 -p ring=24,24,13,23 --plugin com \
     --format raw --dtype uint16 --nav-shape 24,32 --sig-shape 48,48 \
-    --threads 2 --preview -o demo-results ../data/sample.raw
+    --threads 2 --preview --overwrite -o demo-results ../data/sample.raw
 set +x
 PYTHON=$(sed -n 's/^PYTHON_NUMPY = //p' Makefile)
 "${PYTHON:-/usr/bin/python3}" - <<'PY'

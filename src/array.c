@@ -202,7 +202,20 @@ int array_read_file(const char *path, uint64_t max_bytes, npy_info *info, void *
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return err_sys(e, UH_EDATA, errno, "%s: cannot open", path);
-    ssize_t got = read(fd, magic, sizeof magic);
+    size_t got = 0;
+    while (got < sizeof magic) {
+        ssize_t r = read(fd, magic + got, sizeof magic - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int err_no = errno;
+            close(fd);
+            return err_sys(e, UH_EDATA, err_no, "%s: read failed at offset %zu", path, got);
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
     close(fd);
     bool tiff = got == 4 && ((magic[0] == 'I' && magic[1] == 'I' && magic[3] == 0 &&
                               (magic[2] == 42 || magic[2] == 43)) ||

@@ -45,6 +45,39 @@ static void view_fill(udf_view *v, double value)
     }
 }
 
+/* Items of buffer b in a set for nav_items frames and sig_items pixels (see bufs_alloc). */
+static uint64_t buffer_items(const plugin_buffer *b, uint64_t nav_items, uint64_t sig_items,
+                             bool result)
+{
+    if (!result && (b->decl.flags & UDF_BUFFER_RESULT_ONLY))
+        return 0;
+    return b->decl.kind == UDF_KIND_NAV ? nav_items : b->decl.kind == UDF_KIND_SIG ? sig_items : 1;
+}
+
+/* Bytes of buffer b in such a set, padded to the 64-byte boundary of the next; false on
+ * overflow. */
+static bool buffer_bytes(const plugin_buffer *b, uint64_t items, uint64_t *bytes)
+{
+    uint64_t item;
+    if (!size_mul(b->extra_size, udf_dtype_size(b->decl.dtype), &item) ||
+        !size_mul(items, item, bytes) || !size_add(*bytes, 63, bytes))
+        return false;
+    *bytes &= ~(uint64_t)63;
+    return true;
+}
+
+uint64_t bufs_bytes(const plugin *pl, uint64_t nav_items, uint64_t sig_items, bool result)
+{
+    uint64_t total = 0, bytes;
+    for (uint32_t i = 0; i < pl->n_buffers; i++) {
+        const plugin_buffer *b = &pl->buffers[i];
+        if (!buffer_bytes(b, buffer_items(b, nav_items, sig_items, result), &bytes) ||
+            !size_add(total, bytes, &total))
+            return UINT64_MAX;
+    }
+    return total;
+}
+
 int bufs_alloc(const plugin *pl, bufset *bs, uint64_t nav_items, uint64_t sig_items, bool result,
                err *e)
 {
@@ -64,15 +97,9 @@ int bufs_alloc(const plugin *pl, bufset *bs, uint64_t nav_items, uint64_t sig_it
         v->kind = b->decl.kind;
         v->flags = b->decl.flags;
         v->extra_size = b->extra_size;
-        if (!result && (b->decl.flags & UDF_BUFFER_RESULT_ONLY))
-            v->count = 0;
-        else
-            v->count = v->kind == UDF_KIND_NAV ? nav_items
-                       : v->kind == UDF_KIND_SIG ? sig_items
-                                                 : 1;
+        v->count = buffer_items(b, nav_items, sig_items, result);
         uint64_t bytes;
-        if (!size_mul(v->count, item_bytes(v), &bytes) || !size_add(bytes, 63, &bytes) ||
-            !size_add(total, bytes & ~(uint64_t)63, &offsets[i])) {
+        if (!buffer_bytes(b, v->count, &bytes) || !size_add(total, bytes, &offsets[i])) {
             free(bs->views);
             return err_set(e, UH_ENOMEM, "plugin %s: buffer %s is too large", pl->desc.name,
                            b->name);
@@ -84,8 +111,9 @@ int bufs_alloc(const plugin *pl, bufset *bs, uint64_t nav_items, uint64_t sig_it
     if (total > SIZE_MAX || !(bs->mem = aligned_alloc(64, total ? total : 64))) {
         free(bs->views);
         bs->views = NULL;
-        return err_set(e, UH_ENOMEM, "out of memory for the %s buffers of plugin %s (%.1f MiB)",
-                       result ? "result" : "partition", pl->desc.name, total / 1048576.0);
+        /* The words of budget_check's message, which refuses what cannot fit before the run. */
+        return err_set(e, UH_ENOMEM, "out of memory for %s buffers (needs %.2f GiB, plugin %s)",
+                       result ? "result" : "partition", total / 1073741824.0, pl->desc.name);
     }
     memset(bs->mem, 0, total);
     for (uint32_t i = 0; i < bs->n; i++) {

@@ -23,6 +23,9 @@ typedef struct bufset {
 int bufs_alloc(const plugin *pl, bufset *bs, uint64_t nav_items, uint64_t sig_items, bool result,
                err *e);
 
+/* Bytes bufs_alloc would allocate for these arguments (UINT64_MAX if that overflows). */
+uint64_t bufs_bytes(const plugin *pl, uint64_t nav_items, uint64_t sig_items, bool result);
+
 void bufs_free(bufset *bs);
 
 /* Set the nav buffers of a result to NaN (float dtypes) or 0 (others) at frames the ROI leaves

@@ -25,12 +25,15 @@
 
 extern char **environ;
 
-enum { OPT_HELP = 1, OPT_PARAM, OPT_VERBOSE };
+enum { OPT_HELP = 1, OPT_PARAM, OPT_VERBOSE, OPT_ALLOW_UNSAFE };
 
 static const cli_option check_options[] = {
     {"param", 'p', "NAME=VALUE", "a parameter for every run (required ones must be given)",
      OPT_PARAM},
     {"verbose", 'v', NULL, "also say what was checked and each run", OPT_VERBOSE},
+    {"allow-unsafe-plugins", 0, NULL,
+     "load plugin files that others could have changed (see udfhost(1), PLUGIN SAFETY)",
+     OPT_ALLOW_UNSAFE},
     {"help", 'h', NULL, "show this help and exit", OPT_HELP},
     {NULL, 0, NULL, NULL, 0},
 };
@@ -65,6 +68,7 @@ static int check_option(void *state, int id, const char *v, err *e)
     switch (id) {
     case OPT_HELP: a->help = 1; return 0;
     case OPT_VERBOSE: a->verbose = 1; return 0;
+    case OPT_ALLOW_UNSAFE: plugin_allow_unsafe = true; return 0;
     case OPT_PARAM:
         if (a->n_params == CHECK_MAX_PARAMS)
             return err_set(e, UH_EUSAGE, "-p: more than %d parameters", CHECK_MAX_PARAMS);
@@ -230,10 +234,13 @@ static int write_file(const char *path, const void *data, size_t len, err *e)
 {
     FILE *f = fopen(path, "wb");
     if (!f)
-        return err_sys(e, UH_EIO, errno, "%s", path);
-    int bad = fwrite(data, 1, len, f) != len;
-    if (fclose(f) || bad)
-        return err_sys(e, UH_EIO, errno, "%s: write failed", path);
+        return err_sys(e, errno == ENOMEM ? UH_ENOMEM : UH_EIO, errno, "%s", path);
+    size_t done = fwrite(data, 1, len, f);
+    int err_no = done != len ? errno : 0;
+    if (fclose(f) && !err_no)
+        err_no = errno;
+    if (err_no)
+        return err_sys(e, UH_EIO, err_no, "%s: write failed at offset %zu", path, done);
     return 0;
 }
 
@@ -368,6 +375,8 @@ static int run_plugin(checker *c, run_spec *r, char *msg, size_t cap, err *e)
     argv[n++] = c->exe;
     argv[n++] = "run";
     argv[n++] = "-q";
+    if (plugin_allow_unsafe)
+        argv[n++] = "--allow-unsafe-plugins";
     argv[n++] = "--plugin";
     argv[n++] = c->plugin_path;
     for (unsigned i = 0; i < c->args->n_params; i++) {

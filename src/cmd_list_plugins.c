@@ -10,11 +10,14 @@
 #include "json.h"
 #include "plugin.h"
 
-enum { OPT_HELP = 1, OPT_JSON };
+enum { OPT_HELP = 1, OPT_JSON, OPT_ALLOW_UNSAFE };
 
 static const cli_option list_options[] = {
     {"json", 0, NULL, "print one JSON array of {name, version, description, path[, error]}",
      OPT_JSON},
+    {"allow-unsafe-plugins", 0, NULL,
+     "load plugin files that others could have changed (see udfhost(1), PLUGIN SAFETY)",
+     OPT_ALLOW_UNSAFE},
     {"help", 'h', NULL, "show this help and exit", OPT_HELP},
     {NULL, 0, NULL, NULL, 0},
 };
@@ -25,7 +28,8 @@ static const char list_usage[] =
     "$UDFHOST_PLUGIN_PATH (':'-separated), then in the installed plugin directory. One line\n"
     "each: name, version, description, file. A name found in several directories is listed once,\n"
     "from the first (the file --plugin NAME loads); the others are shadowed and not shown.\n"
-    "A file that fails to load is listed as \"unloadable: REASON\" (with --json: version and\n"
+    "A file that fails to load (or that others could have changed: see udfhost(1), PLUGIN\n"
+    "SAFETY) is listed as \"unloadable: REASON\" (with --json: version and\n"
     "description null, the reason in \"error\"); the exit status stays 0.";
 
 typedef struct list_args {
@@ -39,6 +43,7 @@ static int list_option(void *state, int id, const char *v, err *e)
     switch (id) {
     case OPT_HELP: a->help = 1; return 0;
     case OPT_JSON: a->json = 1; return 0;
+    case OPT_ALLOW_UNSAFE: plugin_allow_unsafe = true; return 0;
     default: return err_set(e, UH_EUSAGE, "list-plugins takes no arguments ('%s')", v);
     }
 }
@@ -127,7 +132,8 @@ static int list_directory(const char *dir, entry_list *l, err *e)
         const char *file = names[i]->d_name;
         size_t stem = strlen(file) - 3;
         int shadowed = 0;
-        for (size_t j = 0; j < l->n && !shadowed; j++)
+        /* After a failure the last entry may lack its name: only freeing is left to do. */
+        for (size_t j = 0; !rc && j < l->n && !shadowed; j++)
             shadowed = strlen(l->v[j].name) == stem && !strncmp(l->v[j].name, file, stem);
         if (!rc && !shadowed) {
             if (l->n == l->cap) {

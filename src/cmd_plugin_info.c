@@ -8,11 +8,14 @@
 #include "dtype.h"
 #include "plugin.h"
 
-enum { OPT_HELP = 1, OPT_PARAM };
+enum { OPT_HELP = 1, OPT_PARAM, OPT_ALLOW_UNSAFE };
 
 static const cli_option info_options[] = {
     {"param", 'p', "NAME=VALUE", "a parameter, as for udfhost run (buffers may depend on them)",
      OPT_PARAM},
+    {"allow-unsafe-plugins", 0, NULL,
+     "load plugin files that others could have changed (see udfhost(1), PLUGIN SAFETY)",
+     OPT_ALLOW_UNSAFE},
     {"help", 'h', NULL, "show this help and exit", OPT_HELP},
     {NULL, 0, NULL, NULL, 0},
 };
@@ -36,6 +39,10 @@ static int info_option(void *state, int id, const char *v, err *e)
     info_args *a = state;
     if (id == OPT_HELP) {
         a->help = 1;
+        return 0;
+    }
+    if (id == OPT_ALLOW_UNSAFE) {
+        plugin_allow_unsafe = true;
         return 0;
     }
     if (id == OPT_PARAM) {

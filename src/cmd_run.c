@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "array.h"
+#include "budget.h"
 #include "cli.h"
 #include "commands.h"
 #include "ds.h"
@@ -45,6 +46,8 @@ enum {
     OPT_LIVE_EVERY,
     OPT_ISOLATE,
     OPT_PLUGIN_TIMEOUT,
+    OPT_OVERWRITE,
+    OPT_ALLOW_UNSAFE_PLUGINS,
     OPT_HELP
 };
 
@@ -71,6 +74,8 @@ static const cli_option run_options[] = {
     {"live-every", 0, "N", "rewrite the results (and previews) after every N merged partitions", OPT_LIVE_EVERY},
     {"isolate", 0, NULL, "run the plugins in worker processes: a crash or hang ends the run with a message, not the host", OPT_ISOLATE},
     {"plugin-timeout", 0, "SECONDS", "a plugin call running longer than this is an error (default: no limit)", OPT_PLUGIN_TIMEOUT},
+    {"overwrite", 0, NULL, "replace result files that exist already (default: refuse to start)", OPT_OVERWRITE},
+    {"allow-unsafe-plugins", 0, NULL, "load plugin files that others could have changed (see udfhost(1), PLUGIN SAFETY)", OPT_ALLOW_UNSAFE_PLUGINS},
     {"help", 'h', NULL, "show this help and exit", OPT_HELP},
     {NULL, 0, NULL, NULL, 0},
 };
@@ -78,7 +83,8 @@ static const cli_option run_options[] = {
 static const char run_usage[] =
     "Usage: udfhost run --plugin NAME [-p NAME=VALUE ...] [--plugin ...] [OPTIONS] FILE\n"
     "Run UDF plugins over every frame of a dataset and write each result buffer as\n"
-    "DIR/<plugin>.<buffer>.npy. Results appear only when the whole run succeeded.";
+    "DIR/<plugin>.<buffer>.npy. Results appear only when the whole run succeeded; a run that\n"
+    "would replace existing files refuses to start unless given --overwrite.";
 
 #define MAX_PLUGINS 64
 
@@ -100,6 +106,7 @@ typedef struct run_args {
     uint64_t live_every;
     int isolate;
     double timeout;
+    int overwrite;
     int help;
 } run_args;
 
@@ -188,9 +195,24 @@ static int run_option(void *state, int id, const char *v, err *e)
         a->timeout = t;
         return 0;
     }
+    case OPT_OVERWRITE: a->overwrite = 1; return 0;
+    case OPT_ALLOW_UNSAFE_PLUGINS: return 0; /* taken by unsafe_prescan */
     case OPT_HELP: a->help = 1; return 0;
     }
     return err_set(e, UH_EINTERNAL, "unhandled option %d", id);
+}
+
+/* --plugin loads its plugin while the options are parsed (the -p after it need its parameter
+ * declarations), so --allow-unsafe-plugins must be known before: a first pass over the same
+ * table looks for it alone. Errors are left to the second pass to report. */
+static int unsafe_prescan(void *state, int id, const char *v, err *e)
+{
+    (void)state;
+    (void)v;
+    (void)e;
+    if (id == OPT_ALLOW_UNSAFE_PLUGINS)
+        plugin_allow_unsafe = true;
+    return 0;
 }
 
 /* Read the ROI: a .npy of nav shape (or flat), bool or integer, non-zero = selected. */
@@ -486,6 +508,8 @@ int cmd_run(int argc, char **argv, err *e)
     bool have_results = false;
     /* In an MPI job every rank runs this; only rank 0 talks to the user and writes results. */
     int rank, ranks = mpi_run_world(&rank);
+    err prescan_err = {0};
+    cli_parse(argc, argv, run_options, unsafe_prescan, NULL, &prescan_err);
     int rc = cli_parse(argc, argv, run_options, run_option, &a, e);
     if (!rc && a.help) {
         cli_help(stdout, run_usage, run_options);
@@ -542,10 +566,6 @@ int cmd_run(int argc, char **argv, err *e)
     uint32_t out_k = 0, out_i = 0;
     if (a.stdout_buffer && (rc = find_result(&a, a.stdout_buffer, &out_k, &out_i, e)))
         goto done;
-    /* Check the output directory before reading data, a long run must not fail at its end; and
-     * after the plugins accepted their parameters, so that a refused run creates nothing. */
-    if (!rank && (rc = results_prepare_dir(a.output, e)))
-        goto done;
     d->roi = roi;
     run_config c = {
         .d = d,
@@ -572,6 +592,17 @@ int cmd_run(int argc, char **argv, err *e)
         c.live = write_live;
         c.live_arg = &live;
     }
+    /* Before any frame is read: a run whose results cannot fit fails now, not at its end. */
+    if ((rc = budget_check(&c, e)))
+        goto done;
+    /* Check the output directory before reading data, a long run must not fail at its end; and
+     * after the plugins accepted their parameters and the budget, so that a refused run creates
+     * nothing. */
+    if (!rank && (rc = results_prepare_dir(a.output, e)))
+        goto done;
+    if (!rank && !a.overwrite &&
+        (rc = results_check_absent(d, a.plugins, a.n_plugins, a.output, &a.out, e)))
+        goto done;
     time_t started = time(NULL);
     clock_gettime(CLOCK_MONOTONIC, &bar.start);
     rc = a.isolate ? isolate_execute(&c, results, e) : mpi_run_execute(&c, results, e);

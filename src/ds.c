@@ -46,13 +46,26 @@ static bool has_extension(const char *path, const char *list)
 static int detect(const ds_options *o, const ds_reader **out, err *e)
 {
     unsigned char head[512];
-    ssize_t n = 0;
+    size_t n = 0;
     int fd = open(o->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return err_sys(e, UH_EDATA, errno, "%s: cannot open", o->path);
     struct stat st;
-    if (!fstat(fd, &st) && S_ISREG(st.st_mode))
-        n = read(fd, head, sizeof head);
+    /* The whole head or the whole file: a probe given a short read could guess wrong. */
+    bool regular = !fstat(fd, &st) && S_ISREG(st.st_mode);
+    while (regular && n < sizeof head) {
+        ssize_t r = read(fd, head + n, sizeof head - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int err_no = errno;
+            close(fd);
+            return err_sys(e, UH_EDATA, err_no, "%s: read failed at offset %zu", o->path, n);
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
     close(fd);
     for (size_t i = 0; i < N_READERS && n > 0; i++)
         if (readers[i]->probe && readers[i]->probe(head, (size_t)n)) {

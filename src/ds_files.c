@@ -255,8 +255,9 @@ static int read_one(ds *d, const files_state *s, uint64_t index, unsigned char *
             int err_no = n < 0 ? errno : 0;
             close(fd);
             if (err_no)
-                return err_sys(e, UH_EDATA, err_no, "%s: frame %llu", name,
-                               (unsigned long long)index);
+                return err_sys(e, UH_EDATA, err_no, "%s: frame %llu: read failed at offset %llu",
+                               name, (unsigned long long)index,
+                               (unsigned long long)(s->offset + done));
             return err_set(e, UH_EDATA, "%s: frame %llu: file too short: %llu bytes from offset "
                            "%llu needed", name, (unsigned long long)index,
                            (unsigned long long)d->frame_bytes, (unsigned long long)s->offset);

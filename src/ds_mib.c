@@ -241,12 +241,25 @@ static int header_read(int fd, const char *path, uint64_t offset, mib_header *h,
     unsigned char *b = malloc(MIB_MAX_HEADER);
     if (!b)
         return err_set(e, UH_ENOMEM, "out of memory opening %s", path);
-    ssize_t n = pread(fd, b, MIB_MAX_HEADER, (off_t)offset);
-    int rc = n < 0 ? err_sys(e, UH_EDATA, errno, "%s: read failed", path)
-                   : header_parse(path, offset, b, (size_t)n, h, e);
-    if (!rc && (uint64_t)n < h->header_bytes)
+    size_t n = 0;
+    int rc = 0;
+    while (!rc && n < MIB_MAX_HEADER) { /* until the buffer is full or the file ends */
+        ssize_t r = pread(fd, b + n, MIB_MAX_HEADER - n, (off_t)(offset + n));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            rc = err_sys(e, UH_EDATA, errno, "%s: read failed at offset %llu", path,
+                         (unsigned long long)(offset + n));
+        else if (r == 0)
+            break;
+        else
+            n += (size_t)r;
+    }
+    if (!rc)
+        rc = header_parse(path, offset, b, n, h, e);
+    if (!rc && n < h->header_bytes)
         rc = err_set(e, UH_EDATA, "%s: file too short: the frame header at offset %llu has %llu "
-                     "bytes, the file ends after %zd", path, (unsigned long long)offset,
+                     "bytes, the file ends after %zu", path, (unsigned long long)offset,
                      (unsigned long long)h->header_bytes, n);
     free(b);
     return rc;

@@ -98,7 +98,8 @@ static int read_header(const char *path, unsigned char *h, uint64_t *file_size, 
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
-            rc = err_sys(e, UH_EDATA, errno, "%s: cannot read the header", path);
+            rc = err_sys(e, UH_EDATA, errno, "%s: cannot read the header at offset %zu", path,
+                         have);
         else if (r == 0)
             rc = err_set(e, UH_EDATA,
                          "%s: file too short: %zu bytes, an MRC header alone is %d", path, have,

@@ -35,7 +35,8 @@ static int read_head(int fd, const char *path, unsigned char *buf, size_t n, siz
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
-            return err_sys(e, UH_EDATA, errno, "%s: cannot read the header", path);
+            return err_sys(e, UH_EDATA, errno, "%s: cannot read the header at offset %zu", path,
+                           have);
         if (r == 0)
             break;
         have += (size_t)r;

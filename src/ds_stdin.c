@@ -25,6 +25,7 @@ typedef struct stdin_state {
     uint64_t slots;
     uint64_t *slot_frame;     /* frame held by each slot, UINT64_MAX: free */
     uint64_t next;            /* next frame of the stream to be read */
+    uint64_t offset;          /* bytes of the stream read so far; only the reading worker */
     bool reading;             /* a worker is reading from the stream (outside the lock) */
     int failed;               /* the stream failed: every later read fails too */
     err failure;
@@ -32,8 +33,9 @@ typedef struct stdin_state {
     uint64_t frame_header, frame_footer;
 } stdin_state;
 
-/* Read exactly n bytes (or skip them when buf is NULL). Returns bytes read before EOF. */
-static uint64_t read_full(int fd, unsigned char *buf, uint64_t n, int *err_no)
+/* Read exactly n bytes of the stream (or skip them when buf is NULL). Returns bytes read before
+ * EOF. */
+static uint64_t read_full(stdin_state *s, unsigned char *buf, uint64_t n, int *err_no)
 {
     unsigned char sink[65536];
     uint64_t done = 0;
@@ -43,7 +45,7 @@ static uint64_t read_full(int fd, unsigned char *buf, uint64_t n, int *err_no)
         unsigned char *dst = buf ? buf + done : sink;
         if (!buf && want > sizeof sink)
             want = sizeof sink;
-        ssize_t got = read(fd, dst, want);
+        ssize_t got = read(s->fd, dst, want);
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0) {
@@ -53,6 +55,7 @@ static uint64_t read_full(int fd, unsigned char *buf, uint64_t n, int *err_no)
         if (got == 0)
             break;
         done += (uint64_t)got;
+        s->offset += (uint64_t)got;
     }
     return done;
 }
@@ -105,18 +108,19 @@ static int read_next(ds *d, stdin_state *s)
     pthread_mutex_unlock(&s->lock);
     int err_no = 0;
     uint64_t lead = s->skip_lead + s->frame_header, got = 0;
-    bool ok = read_full(s->fd, NULL, lead, &err_no) == lead;
+    bool ok = read_full(s, NULL, lead, &err_no) == lead;
     if (ok)
-        got = read_full(s->fd, s->ring + slot * d->frame_bytes, d->frame_bytes, &err_no);
+        got = read_full(s, s->ring + slot * d->frame_bytes, d->frame_bytes, &err_no);
     ok = ok && got == d->frame_bytes &&
-         read_full(s->fd, NULL, s->frame_footer, &err_no) == s->frame_footer;
+         read_full(s, NULL, s->frame_footer, &err_no) == s->frame_footer;
     pthread_mutex_lock(&s->lock);
     s->reading = false;
     s->skip_lead = 0;
     if (!ok) {
         s->failed = 1;
         if (err_no)
-            err_sys(&s->failure, UH_EDATA, err_no, "stdin: frame %llu", (unsigned long long)f);
+            err_sys(&s->failure, UH_EDATA, err_no, "stdin: frame %llu: read failed at offset %llu",
+                    (unsigned long long)f, (unsigned long long)s->offset);
         else
             err_set(&s->failure, UH_EDATA, "stdin: the stream ended in frame %llu of %llu",
                     (unsigned long long)f, (unsigned long long)d->file_frames);

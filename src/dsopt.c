@@ -253,11 +253,16 @@ static int load_ini(dsopt *s, err *e)
     const char *file = s->ds.path;
     FILE *fp = fopen(file, "r");
     if (!fp)
-        return err_sys(e, UH_EDATA, errno, "%s: cannot open", file);
+        return err_sys(e, errno == ENOMEM ? UH_ENOMEM : UH_EDATA, errno, "%s: cannot open", file);
     ini_state st = {.file = file, .e = e, .fp = fp};
     int line = ini_parse_stream(ini_gets, &st, ini_line, &st);
+    /* fgets returns NULL on a read error as at the end: without this a failed read would pass
+     * for a shorter file. */
+    int read_errno = !ferror(fp) ? 0 : errno ? errno : EIO;
     fclose(fp);
     int rc = st.rc;
+    if (!rc && read_errno)
+        rc = err_sys(e, UH_EDATA, read_errno, "%s: read failed after line %d", file, st.line);
     if (!rc && line > 0)
         rc = err_set(e, UH_EUSAGE, "%s:%d: not an ini line (KEY = VALUE or [section])", file,
                      line);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <tiffio.h>
 #include <unistd.h>
 
@@ -41,6 +42,94 @@ static int tiff_on_warning(TIFF *tif, void *user, const char *module, const char
     (void)fmt;
     (void)ap;
     return 1; /* nothing we write should warn; never print */
+}
+
+/* The file under libtiff: its own read/write procedures (libtiff's retry neither EINTR nor short
+ * transfers) that keep the first error and where it happened, for our message. */
+typedef struct tiff_file {
+    int fd;
+    int err_no;      /* first failed read or write; 0 if none */
+    bool err_write;  /* whether it was a write */
+    uint64_t err_at; /* its file offset */
+} tiff_file;
+
+static tmsize_t tiff_file_io(thandle_t h, void *buf, tmsize_t n, bool writing)
+{
+    tiff_file *f = h;
+    off_t at = lseek(f->fd, 0, SEEK_CUR);
+    tmsize_t done = 0;
+    while (done < n) {
+        ssize_t r = writing ? write(f->fd, (char *)buf + done, (size_t)(n - done))
+                            : read(f->fd, (char *)buf + done, (size_t)(n - done));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 || (r == 0 && writing)) {
+            if (!f->err_no) {
+                f->err_no = r < 0 ? errno : EIO;
+                f->err_write = writing;
+                f->err_at = (uint64_t)at + (uint64_t)done;
+            }
+            return -1;
+        }
+        if (r == 0) /* end of file: libtiff asked past what it wrote */
+            break;
+        done += r;
+    }
+    return done;
+}
+
+static tmsize_t tiff_file_read(thandle_t h, void *buf, tmsize_t n)
+{
+    return tiff_file_io(h, buf, n, false);
+}
+
+static tmsize_t tiff_file_write(thandle_t h, void *buf, tmsize_t n)
+{
+    return tiff_file_io(h, buf, n, true);
+}
+
+static toff_t tiff_file_seek(thandle_t h, toff_t off, int whence)
+{
+    return (toff_t)lseek(((tiff_file *)h)->fd, (off_t)off, whence);
+}
+
+static int tiff_file_close(thandle_t h)
+{
+    return close(((tiff_file *)h)->fd);
+}
+
+static toff_t tiff_file_size(thandle_t h)
+{
+    struct stat st;
+    return fstat(((tiff_file *)h)->fd, &st) ? 0 : (toff_t)st.st_size;
+}
+
+/* Never mapped: libtiff maps only files opened for reading. */
+static int tiff_file_map(thandle_t h, void **base, toff_t *size)
+{
+    (void)h;
+    (void)base;
+    (void)size;
+    return 0;
+}
+
+static void tiff_file_unmap(thandle_t h, void *base, toff_t size)
+{
+    (void)h;
+    (void)base;
+    (void)size;
+}
+
+/* The message of a failure to create (doing "create") or write the TIFF: our I/O error with its
+ * offset if there was one, else libtiff's message. */
+static int tiff_failed(const tiff_file *f, const tiff_msg *msg, const char *path, const char *doing,
+                       err *e)
+{
+    if (f->err_no)
+        return err_sys(e, UH_EIO, f->err_no, "%s: %s failed at offset %llu", path,
+                       f->err_write ? "write" : "read", (unsigned long long)f->err_at);
+    return err_set(e, UH_EIO, "%s: cannot %s TIFF: %s", path, doing,
+                   msg->text[0] ? msg->text : "libtiff failed");
 }
 
 /* The image geometry of an array: the last two dims are rows x cols, the rest pages. */
@@ -163,23 +252,26 @@ int imgout_write_tiff(const char *path, const void *data, udf_dtype dtype, uint3
         return rc;
     }
     tiff_msg msg = {{0}};
+    tiff_file file = {.fd = fd};
     TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
     TIFF *tif = NULL;
     if (opts) {
         TIFFOpenOptionsSetErrorHandlerExtR(opts, tiff_on_error, &msg);
         TIFFOpenOptionsSetWarningHandlerExtR(opts, tiff_on_warning, NULL);
-        tif = TIFFFdOpenExt(fd, path, mode, opts);
+        tif = TIFFClientOpenExt(path, mode, &file, tiff_file_read, tiff_file_write, tiff_file_seek,
+                                tiff_file_close, tiff_file_size, tiff_file_map, tiff_file_unmap,
+                                opts);
         TIFFOpenOptionsFree(opts);
     }
     if (!tif) {
         close(fd);
-        rc = opts ? err_set(e, UH_EIO, "%s: cannot create TIFF: %s", path,
-                            msg.text[0] ? msg.text : "libtiff failed")
+        rc = opts ? tiff_failed(&file, &msg, path, "create", e)
                   : err_set(e, UH_ENOMEM, "%s: out of memory", path);
     } else {
-        if (!tiff_pages_write(tif, &l, data, dtype, strip))
-            rc = err_set(e, UH_EIO, "%s: cannot write TIFF: %s", path,
-                         msg.text[0] ? msg.text : "libtiff failed");
+        /* Flushed before the fsync, so that TIFFClose has nothing left to write. libtiff
+         * passes over some failed reads and writes (of directories), hence file.err_no. */
+        if (!tiff_pages_write(tif, &l, data, dtype, strip) || !TIFFFlush(tif) || file.err_no)
+            rc = tiff_failed(&file, &msg, path, "write", e);
         else if (fsync(fd))
             rc = err_sys(e, UH_EIO, errno, "%s: fsync failed", path);
         TIFFClose(tif); /* closes fd */

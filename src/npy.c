@@ -91,8 +91,10 @@ int npy_header_format(udf_dtype dtype, uint32_t ndim, const uint64_t *shape, cha
     return 0;
 }
 
-/* Write n bytes, resuming after short writes, EINTR, and EAGAIN (a non-blocking stdout pipe). */
-static int write_all(int fd, const char *path, const unsigned char *p, size_t n, err *e)
+/* Write n bytes, resuming after short writes, EINTR, and EAGAIN (a non-blocking stdout pipe).
+ * off is where they start in the file, for the message. */
+static int write_all(int fd, const char *path, const unsigned char *p, size_t n, uint64_t off,
+                     err *e)
 {
     while (n) {
         ssize_t w = write(fd, p, n < NPY_IO_CHUNK ? n : NPY_IO_CHUNK);
@@ -102,15 +104,18 @@ static int write_all(int fd, const char *path, const unsigned char *p, size_t n,
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 struct pollfd pfd = {.fd = fd, .events = POLLOUT};
                 if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
-                    return err_sys(e, UH_EIO, errno, "%s: write failed", path);
+                    return err_sys(e, UH_EIO, errno, "%s: write failed at offset %" PRIu64, path,
+                                   off);
                 continue;
             }
-            return err_sys(e, UH_EIO, errno, "%s: write failed", path);
+            return err_sys(e, UH_EIO, errno, "%s: write failed at offset %" PRIu64, path, off);
         }
         if (w == 0) /* no error and no progress: retrying would spin forever */
-            return err_set(e, UH_EIO, "%s: write failed: no bytes written", path);
+            return err_set(e, UH_EIO, "%s: write failed at offset %" PRIu64 ": no bytes written",
+                           path, off);
         p += w;
         n -= (size_t)w;
+        off += (uint64_t)w;
     }
     return 0;
 }
@@ -128,9 +133,9 @@ int npy_write_fd(int fd, const char *path, udf_dtype dtype, uint32_t ndim, const
         return err_set(e, UH_EINTERNAL, "%s: array size overflows", path);
     if (bytes && !data)
         return err_set(e, UH_EINTERNAL, "%s: no data to write", path);
-    rc = write_all(fd, path, (const unsigned char *)pre, pre_len, e);
+    rc = write_all(fd, path, (const unsigned char *)pre, pre_len, 0, e);
     if (!rc)
-        rc = write_all(fd, path, data, (size_t)bytes, e);
+        rc = write_all(fd, path, data, (size_t)bytes, pre_len, e);
     return rc;
 }
 
@@ -389,7 +394,8 @@ static int read_at(int fd, const char *path, void *buf, size_t n, uint64_t off, 
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
-            return err_sys(e, UH_EDATA, errno, "%s: read failed", path);
+            return err_sys(e, UH_EDATA, errno, "%s: read failed at offset %" PRIu64, path,
+                           off + done);
         if (r == 0)
             break;
         done += (size_t)r;

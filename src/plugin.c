@@ -4,11 +4,17 @@
 
 #include <ctype.h>
 #include <dlfcn.h>
+#include <errno.h>
+#include <grp.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "array.h"
@@ -78,6 +84,64 @@ static int plugin_find(const char *spec, char **path, err *e)
         rc = err_set(e, UH_EUSAGE, "plugin '%s' not found (searched %s; set UDFHOST_PLUGIN_PATH "
                      "or give a path)", spec, searched);
     return rc;
+}
+
+bool plugin_allow_unsafe = false;
+
+/* The file's group is the user's private group (named as the user, with no other members): the
+ * usual primary group under umask 002, where group write gives nobody else access. */
+static bool private_group(gid_t gid)
+{
+    const struct passwd *pw = getpwuid(geteuid());
+    const struct group *gr = getgrgid(gid);
+    if (!pw || !gr || pw->pw_gid != gid || strcmp(pw->pw_name, gr->gr_name))
+        return false;
+    for (char **m = gr->gr_mem; *m; m++)
+        if (strcmp(*m, pw->pw_name))
+            return false;
+    return true;
+}
+
+/* Refuse a plugin someone else could have changed: dlopen runs its constructors, and every hook
+ * runs with our rights. The file must not be writable by others, nor by its group unless that is
+ * the user's private group. Its directory must not be writable by others (who could put another
+ * file under its name), unless it has the sticky bit, as /tmp does: there only owners can
+ * replace a file, so the file must be ours or root's. Both the directory named and, through
+ * symbolic links, the file's real directory are checked. Group-writable directories are allowed:
+ * shared installations (a group's plugin directory) have them, and their members are trusted as
+ * the group's files are. Returns 0 or UH_EPLUGIN saying why. */
+static int path_check_safe(const char *path, err *e)
+{
+    static const char hint[] = "give --allow-unsafe-plugins to load it anyway";
+    struct stat st;
+    if (stat(path, &st))
+        return err_sys(e, UH_EPLUGIN, errno, "%s", path);
+    if (st.st_mode & S_IWOTH)
+        return err_set(e, UH_EPLUGIN, "%s: refusing to load a plugin file that anyone may change "
+                       "(mode %03o; chmod o-w it, or %s)", path, st.st_mode & 0777, hint);
+    if ((st.st_mode & S_IWGRP) && !private_group(st.st_gid))
+        return err_set(e, UH_EPLUGIN, "%s: refusing to load a plugin file that its group may "
+                       "change (mode %03o; chmod g-w it, or %s)", path, st.st_mode & 0777, hint);
+    char real[PATH_MAX], named[PATH_MAX];
+    if (!realpath(path, real))
+        return err_sys(e, UH_EPLUGIN, errno, "%s", path);
+    snprintf(named, sizeof named, "%s", path);
+    const char *dirs[2] = {dirname(named), dirname(real)};
+    for (int k = 0; k < 2; k++) {
+        struct stat ds;
+        if (stat(dirs[k], &ds))
+            return err_sys(e, UH_EPLUGIN, errno, "%s", dirs[k]);
+        if (!(ds.st_mode & S_IWOTH))
+            continue;
+        if (!(ds.st_mode & S_ISVTX))
+            return err_set(e, UH_EPLUGIN, "%s: refusing to load a plugin from directory %s, "
+                           "where anyone may replace it (mode %03o; %s)", path, dirs[k],
+                           ds.st_mode & 0777, hint);
+        if (st.st_uid != geteuid() && st.st_uid != 0)
+            return err_set(e, UH_EPLUGIN, "%s: refusing to load a plugin that user %ld put into "
+                           "the shared directory %s (%s)", path, (long)st.st_uid, dirs[k], hint);
+    }
+    return 0;
 }
 
 /* Say which part of the ABI signature differs. */
@@ -152,6 +216,9 @@ int plugin_load(const char *spec, plugin **out, err *e)
         return err_set(e, UH_ENOMEM, "out of memory");
     int rc = plugin_find(spec, &pl->path, e);
     if (rc)
+        goto fail;
+    /* Before dlopen, which already runs the library's code. */
+    if (!plugin_allow_unsafe && (rc = path_check_safe(pl->path, e)))
         goto fail;
     pl->handle = dlopen(pl->path, RTLD_NOW | RTLD_LOCAL);
     if (!pl->handle) {
@@ -228,8 +295,9 @@ int plugin_hook_failed(const hook_call *call, int status, int64_t partition, err
     char where[64] = "";
     if (partition >= 0)
         snprintf(where, sizeof where, " on partition %lld", (long long)partition);
-    return err_set(e, UH_EPLUGIN, "plugin %s failed in %s%s: %s (status %d)", call->pl->desc.name,
-                   call->hook, where, call->has_msg ? call->msg : "no message given", status);
+    return err_set(e, status == UDF_ERR_NOMEM ? UH_ENOMEM : UH_EPLUGIN,
+                   "plugin %s failed in %s%s: %s (status %d)", call->pl->desc.name, call->hook,
+                   where, call->has_msg ? call->msg : "no message given", status);
 }
 
 /* A plugin that refuses its parameters before any data is read reports a usage error (exit 2),

@@ -60,10 +60,17 @@ typedef struct hook_call {
 } hook_call;
 
 /* Resolve `spec` to a file: a path if it contains '/', else NAME.so in each directory of
- * $UDFHOST_PLUGIN_PATH (':'-separated), then in the installed plugin directory. Load it, check its
+ * $UDFHOST_PLUGIN_PATH (':'-separated), then in the installed plugin directory; never the current
+ * directory unless the path or $UDFHOST_PLUGIN_PATH names it. Refuse a file others could have
+ * changed unless plugin_allow_unsafe (before dlopen runs any of its code). Load it, check its
  * ABI, signature and descriptor. Returns 0 and *out, or UH_EPLUGIN/UH_EUSAGE with a message naming
  * the plugin file and the problem. */
 int plugin_load(const char *spec, plugin **out, err *e);
+
+/* Load plugin files that others could have changed (writable by others or a group, or in a
+ * directory where others may replace them), which plugin_load refuses otherwise:
+ * --allow-unsafe-plugins. Set before plugin_load; default false. */
+extern bool plugin_allow_unsafe;
 
 /* Unload; calls nothing in the plugin (cleanup is plugin_cleanup's). NULL is fine. */
 void plugin_unload(plugin *pl);
@@ -94,7 +101,8 @@ int plugin_setup(plugin *pl, const udf_meta *meta, err *e);
 void plugin_cleanup(plugin *pl);
 
 /* Turn a failed hook call into the host's message: "plugin NAME failed in HOOK[ on partition P]:
- * MESSAGE". partition < 0: none. Returns UH_EPLUGIN. */
+ * MESSAGE". partition < 0: none. Returns UH_ENOMEM for UDF_ERR_NOMEM (out of memory is exit 6
+ * wherever it happens), else UH_EPLUGIN. */
 int plugin_hook_failed(const hook_call *call, int status, int64_t partition, err *e);
 
 /* Messages from host->log up to this level are shown (0 errors ... 3 debug); default 1. */

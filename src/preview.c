@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <math.h>
 #include <png.h>
 #include <stdbool.h>
@@ -245,6 +246,7 @@ static void row_draw(const stretch *s, const unsigned char *data, udf_dtype dtyp
 /* libpng's error and I/O context: the first message, and the file. */
 typedef struct png_sink {
     FILE *file;
+    uint64_t written; /* bytes handed to the file so far: the offset a failure is at */
     char msg[256];
 } png_sink;
 
@@ -266,16 +268,19 @@ static void png_on_write(png_structp png, png_bytep bytes, size_t len)
 {
     png_sink *sink = png_get_io_ptr(png);
     if (fwrite(bytes, 1, len, sink->file) != len) {
-        snprintf(sink->msg, sizeof sink->msg, "write failed: %s", strerror(errno));
+        snprintf(sink->msg, sizeof sink->msg, "write failed at offset %" PRIu64 ": %s",
+                 sink->written, strerror(errno));
         png_error(png, sink->msg);
     }
+    sink->written += len;
 }
 
 static void png_on_flush(png_structp png)
 {
     png_sink *sink = png_get_io_ptr(png);
     if (fflush(sink->file)) {
-        snprintf(sink->msg, sizeof sink->msg, "write failed: %s", strerror(errno));
+        snprintf(sink->msg, sizeof sink->msg, "write failed before offset %" PRIu64 ": %s",
+                 sink->written, strerror(errno));
         png_error(png, sink->msg);
     }
 }
@@ -322,7 +327,8 @@ static int png_file_write(FILE *f, const char *path, const stretch *s, const uns
         png_destroy_write_struct(&png, info ? &info : NULL);
     free(row);
     if (!rc && fflush(f))
-        rc = err_sys(e, UH_EIO, errno, "%s: write failed", path);
+        rc = err_sys(e, UH_EIO, errno, "%s: write failed before offset %" PRIu64, path,
+                     sink.written);
     if (!rc && fsync(fileno(f)))
         rc = err_sys(e, UH_EIO, errno, "%s: fsync failed", path);
     if (fclose(f) && !rc)
@@ -330,8 +336,9 @@ static int png_file_write(FILE *f, const char *path, const stretch *s, const uns
     return rc;
 }
 
-int preview_write_png(const char *path, const void *data, udf_dtype dtype, uint64_t rows,
-                      uint64_t cols, preview_scale scale, err *e)
+/* The PNG of the values into `file`, created here (O_EXCL); messages name `path`. */
+static int png_create(const char *file, const char *path, const void *data, udf_dtype dtype,
+                      uint64_t rows, uint64_t cols, preview_scale scale, err *e)
 {
     if (udf_dtype_size(dtype) == 0)
         return err_set(e, UH_EIO, "%s: cannot draw values of dtype %d", path, (int)dtype);
@@ -347,27 +354,39 @@ int preview_write_png(const char *path, const void *data, udf_dtype dtype, uint6
     int rc = stretch_plan(data, dtype, (size_t)(rows * cols), scale, path, &s, e);
     if (rc)
         return rc;
-
-    char *tmp = NULL;
-    if (asprintf(&tmp, "%s.tmp-%ld", path, (long)getpid()) < 0)
-        return err_set(e, UH_ENOMEM, "%s: out of memory", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0) {
-        rc = err_sys(e, UH_EIO, errno, "%s: cannot create temporary file %s", path, tmp);
-        free(tmp);
-        return rc;
-    }
+    int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0)
+        return err_sys(e, UH_EIO, errno, "%s: cannot create %s", path, file);
     FILE *f = fdopen(fd, "wb");
     if (!f) {
-        rc = err_sys(e, UH_EIO, errno, "%s: cannot open a stream", path);
+        rc = err_sys(e, errno == ENOMEM ? UH_ENOMEM : UH_EIO, errno, "%s: cannot open a stream",
+                     path);
         close(fd);
     } else {
         rc = png_file_write(f, path, &s, data, dtype, (uint32_t)rows, (uint32_t)cols, e);
     }
+    if (rc)
+        unlink(file);
+    return rc;
+}
+
+int preview_write_png(const char *path, const void *data, udf_dtype dtype, uint64_t rows,
+                      uint64_t cols, preview_scale scale, err *e)
+{
+    char *tmp = NULL;
+    if (asprintf(&tmp, "%s.tmp-%ld", path, (long)getpid()) < 0)
+        return err_set(e, UH_ENOMEM, "%s: out of memory", path);
+    int rc = png_create(tmp, path, data, dtype, rows, cols, scale, e);
     if (!rc && rename(tmp, path))
         rc = err_sys(e, UH_EIO, errno, "%s: cannot rename into place", path);
     if (rc)
         unlink(tmp);
     free(tmp);
     return rc;
+}
+
+int preview_write_png_new(const char *path, const void *data, udf_dtype dtype, uint64_t rows,
+                          uint64_t cols, preview_scale scale, err *e)
+{
+    return png_create(path, path, data, dtype, rows, cols, scale, e);
 }

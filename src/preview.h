@@ -18,4 +18,10 @@ typedef enum preview_scale { PREVIEW_LINEAR, PREVIEW_LOG } preview_scale;
 int preview_write_png(const char *path, const void *data, udf_dtype dtype, uint64_t rows,
                       uint64_t cols, preview_scale scale, err *e);
 
+/* The same PNG written straight to path, which must not exist (it is created with O_EXCL and
+ * removed again on failure): for callers that write to a temporary name and rename it
+ * themselves, as results_write does. */
+int preview_write_png_new(const char *path, const void *data, udf_dtype dtype, uint64_t rows,
+                          uint64_t cols, preview_scale scale, err *e);
+
 #endif

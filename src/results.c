@@ -55,8 +55,23 @@ uint32_t results_shape(const ds *d, const plugin *pl, uint32_t i, uint64_t *shap
     return n;
 }
 
+/* 0 if dir/name does not exist, else UH_EIO naming it. lstat: a dangling symbolic link counts,
+ * as rename would replace it. */
+static int check_absent(const char *dir, const char *name, err *e)
+{
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (!lstat(path, &st))
+        return err_set(e, UH_EIO, "%s: already exists (give --overwrite to replace it)", path);
+    if (errno != ENOENT)
+        return err_sys(e, UH_EIO, errno, "%s", path);
+    return 0;
+}
+
 typedef struct pending {
     char *tmp, *final;
+    enum { NOT_PLACED, RENAMED, SWAPPED } placed; /* how commit() moved it into place */
 } pending;
 
 static int write_one(const char *tmp, const char *final, udf_dtype dtype, uint32_t ndim,
@@ -88,6 +103,7 @@ static pending *add_pending(pending **files, size_t *n, size_t *cap, const char 
         *cap = c;
     }
     pending *f = &(*files)[*n];
+    f->placed = NOT_PLACED;
     if (asprintf(&f->final, "%s/%s", dir, name) < 0) {
         err_set(e, UH_ENOMEM, "out of memory");
         return NULL;
@@ -97,8 +113,34 @@ static pending *add_pending(pending **files, size_t *n, size_t *cap, const char 
         err_set(e, UH_ENOMEM, "out of memory");
         return NULL;
     }
+    /* The writers create the temporary file with O_EXCL. One that exists already was left by a
+     * killed run whose process had our PID (PIDs repeat, in a container every time), since no
+     * other live process on this machine has it: remove it rather than fail at the end of a
+     * long run. */
+    unlink(f->tmp);
     (*n)++;
     return f;
+}
+
+/* <plugin>.<buffer>[.<k>].<ext>: the name of a result file; k < 0 for none. */
+static void result_name(char *buf, size_t cap, const plugin *pl, uint32_t i, int64_t k,
+                        const char *ext)
+{
+    if (k >= 0)
+        snprintf(buf, cap, "%s.%s.%lld.%s", pl->desc.name, pl->buffers[i].name, (long long)k, ext);
+    else
+        snprintf(buf, cap, "%s.%s.%s", pl->desc.name, pl->buffers[i].name, ext);
+}
+
+/* The base of buffer i's pictures: the nav or sig shape (none for single buffers). Returns true
+ * when it is 2-D, so that a PNG preview can show it. */
+static bool picture_base(const ds *d, const plugin *pl, uint32_t i, uint32_t *ndim,
+                         const uint64_t **shape)
+{
+    udf_kind kind = pl->buffers[i].decl.kind;
+    *ndim = kind == UDF_KIND_NAV ? d->nav_ndim : kind == UDF_KIND_SIG ? d->sig_ndim : 0;
+    *shape = kind == UDF_KIND_NAV ? d->nav_shape : d->sig_shape;
+    return *ndim == 2;
 }
 
 /* The buffer rearranged so that its extra dims come first: slices[k] is the k-th base-shaped
@@ -120,15 +162,12 @@ static int write_pictures(const ds *d, const plugin *pl, uint32_t i, const udf_v
                           const results_opts *opt, const char *dir, pending **files, size_t *n,
                           size_t *cap, err *e)
 {
-    const udf_buffer_decl *b = &pl->buffers[i].decl;
-    uint32_t base_ndim = b->kind == UDF_KIND_NAV ? d->nav_ndim
-                         : b->kind == UDF_KIND_SIG ? d->sig_ndim
-                                                   : 0;
-    const uint64_t *base_shape = b->kind == UDF_KIND_NAV ? d->nav_shape : d->sig_shape;
+    uint32_t base_ndim;
+    const uint64_t *base_shape;
+    bool image = picture_base(d, pl, i, &base_ndim, &base_shape);
     uint64_t extra = pl->buffers[i].extra_size, base = 1;
     for (uint32_t k = 0; k < base_ndim; k++)
         base *= base_shape[k];
-    bool image = base_ndim == 2;
     if (!image && !opt->tiff)
         return 0;
     void *slices = extra > 1 ? extra_first(v, base, extra) : v->data;
@@ -138,14 +177,10 @@ static int write_pictures(const ds *d, const plugin *pl, uint32_t i, const udf_v
     int rc = 0;
     char name[512];
     for (uint64_t k = 0; opt->preview && image && k < extra && !rc; k++) {
-        if (extra > 1)
-            snprintf(name, sizeof name, "%s.%s.%llu.png", pl->desc.name, pl->buffers[i].name,
-                     (unsigned long long)k);
-        else
-            snprintf(name, sizeof name, "%s.%s.png", pl->desc.name, pl->buffers[i].name);
+        result_name(name, sizeof name, pl, i, extra > 1 ? (int64_t)k : -1, "png");
         pending *f = add_pending(files, n, cap, dir, name, e);
-        rc = f ? preview_write_png(f->tmp, (const char *)slices + k * base * elem, v->dtype,
-                                   base_shape[0], base_shape[1], opt->scale, e)
+        rc = f ? preview_write_png_new(f->tmp, (const char *)slices + k * base * elem,
+                                       v->dtype, base_shape[0], base_shape[1], opt->scale, e)
                : UH_ENOMEM;
     }
     if (!rc && opt->tiff) {
@@ -158,7 +193,7 @@ static int write_pictures(const ds *d, const plugin *pl, uint32_t i, const udf_v
             shape[ndim++] = base_shape[k];
         if (!ndim)
             shape[ndim++] = 1;
-        snprintf(name, sizeof name, "%s.%s.tif", pl->desc.name, pl->buffers[i].name);
+        result_name(name, sizeof name, pl, i, -1, "tif");
         pending *f = add_pending(files, n, cap, dir, name, e);
         rc = f ? imgout_write_tiff(f->tmp, slices, v->dtype, ndim, shape, e) : UH_ENOMEM;
     }
@@ -178,8 +213,11 @@ static int write_text(const char *tmp, const char *final, const char *text, err 
         ssize_t w = write(fd, text + done, len - done);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w <= 0)
-            rc = err_sys(e, UH_EIO, errno, "%s: write failed", final);
+        if (w < 0)
+            rc = err_sys(e, UH_EIO, errno, "%s: write failed at offset %zu", final, done);
+        else if (w == 0) /* no error and no progress: retrying would spin forever */
+            rc = err_set(e, UH_EIO, "%s: write failed at offset %zu: no bytes written", final,
+                         done);
         else
             done += (size_t)w;
     }
@@ -187,6 +225,33 @@ static int write_text(const char *tmp, const char *final, const char *text, err 
         rc = err_sys(e, UH_EIO, errno, "%s: fsync failed", final);
     if (close(fd) && !rc)
         rc = err_sys(e, UH_EIO, errno, "%s: close failed", final);
+    return rc;
+}
+
+/* Move every temporary into place, all or nothing: a rename can fail (EIO, a read-only or full
+ * file system) after others succeeded. A file that replaces one (--overwrite) is swapped with it,
+ * so that the old results wait under the temporary's name until every file is in place; after a
+ * failure they are swapped back and new files removed. Where the file system cannot swap, a
+ * plain rename replaces the old file for good. */
+static int commit(pending *files, size_t n, err *e)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        pending *f = &files[i];
+        if (!renameat2(AT_FDCWD, f->tmp, AT_FDCWD, f->final, RENAME_EXCHANGE))
+            f->placed = SWAPPED;
+        else if ((errno == ENOENT || errno == EINVAL || errno == ENOSYS) &&
+                 !rename(f->tmp, f->final))
+            f->placed = RENAMED;
+        else
+            rc = err_sys(e, UH_EIO, errno, "%s: cannot rename into place", f->final);
+    }
+    for (size_t i = 0; i < n && rc; i++) {
+        if (files[i].placed == SWAPPED)
+            renameat2(AT_FDCWD, files[i].tmp, AT_FDCWD, files[i].final, RENAME_EXCHANGE);
+        else if (files[i].placed == RENAMED)
+            unlink(files[i].final);
+    }
     return rc;
 }
 
@@ -205,7 +270,7 @@ int results_write(const ds *d, plugin **plugins, const bufset *results, uint32_t
         for (uint32_t i = 0; i < pl->n_buffers && !rc; i++) {
             if (pl->buffers[i].decl.flags & UDF_BUFFER_PRIVATE)
                 continue;
-            snprintf(name, sizeof name, "%s.%s.npy", pl->desc.name, pl->buffers[i].name);
+            result_name(name, sizeof name, pl, i, -1, "npy");
             pending *f = add_pending(&files, &n, &cap, dir, name, e);
             if (!f) {
                 rc = UH_ENOMEM;
@@ -226,9 +291,8 @@ int results_write(const ds *d, plugin **plugins, const bufset *results, uint32_t
     /* Stopped by a signal while writing: leave nothing behind instead of renaming. */
     if (!rc && sig_stop_requested())
         rc = err_set(e, UH_EINTR, "stopped by a signal while writing results; none written");
-    for (size_t i = 0; i < n && !rc; i++)
-        if (rename(files[i].tmp, files[i].final))
-            rc = err_sys(e, UH_EIO, errno, "%s: cannot rename into place", files[i].final);
+    if (!rc)
+        rc = commit(files, n, e);
     if (!rc) {
         /* Make the renames durable too. */
         int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -237,12 +301,42 @@ int results_write(const ds *d, plugin **plugins, const bufset *results, uint32_t
             close(dfd);
         }
     }
+    /* Failed: the new results; succeeded: the old ones that were swapped out. */
     for (size_t i = 0; i < n; i++) {
-        if (rc)
+        if (rc || files[i].placed == SWAPPED)
             unlink(files[i].tmp);
         free(files[i].tmp);
         free(files[i].final);
     }
     free(files);
     return rc;
+}
+
+int results_check_absent(const ds *d, plugin **plugins, uint32_t n_plugins, const char *dir,
+                         const results_opts *opt, err *e)
+{
+    char name[512];
+    int rc = 0;
+    for (uint32_t k = 0; k < n_plugins && !rc; k++) {
+        const plugin *pl = plugins[k];
+        for (uint32_t i = 0; i < pl->n_buffers && !rc; i++) {
+            if (pl->buffers[i].decl.flags & UDF_BUFFER_PRIVATE)
+                continue;
+            result_name(name, sizeof name, pl, i, -1, "npy");
+            rc = check_absent(dir, name, e);
+            uint32_t base_ndim;
+            const uint64_t *base_shape;
+            bool image = picture_base(d, pl, i, &base_ndim, &base_shape);
+            uint64_t extra = pl->buffers[i].extra_size;
+            for (uint64_t p = 0; opt->preview && image && p < extra && !rc; p++) {
+                result_name(name, sizeof name, pl, i, extra > 1 ? (int64_t)p : -1, "png");
+                rc = check_absent(dir, name, e);
+            }
+            if (!rc && opt->tiff) {
+                result_name(name, sizeof name, pl, i, -1, "tif");
+                rc = check_absent(dir, name, e);
+            }
+        }
+    }
+    return rc ? rc : check_absent(dir, "udfhost-run.json", e);
 }

@@ -29,6 +29,13 @@ typedef struct results_opts {
     bool tiff;                /* <plugin>.<buffer>.tif (float32; extra dims as pages) too */
 } results_opts;
 
+/* Before processing, unless --overwrite: 0 when none of the files a whole run writes into dir
+ * (what results_write writes for these buffers and opt, and udfhost-run.json) exists, else
+ * UH_EIO with a message naming the first that does. The plugins must be set up (buffers
+ * declared). */
+int results_check_absent(const ds *d, plugin **plugins, uint32_t n_plugins, const char *dir,
+                         const results_opts *opt, err *e);
+
 /* Write all results (and what opt asks for); on failure no new file is left in dir and existing
  * files are untouched. opt may be NULL. */
 int results_write(const ds *d, plugin **plugins, const bufset *results, uint32_t n_plugins,

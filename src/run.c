@@ -565,14 +565,11 @@ int run_partition_bytes(const run_config *c, uint64_t *bytes, err *e)
     plan_free(&p);
     *bytes = 0;
     for (uint32_t k = 0; k < c->n_plugins && !rc && most; k++) {
-        bufset b;
-        if ((rc = bufs_alloc(c->plugins[k], &b, most, c->d->sig_size, false, e)))
-            break;
-        for (uint32_t i = 0; i < b.n; i++)
-            if (b.views[i].data)
-                *bytes += b.views[i].count * b.views[i].extra_size *
-                          udf_dtype_size(b.views[i].dtype);
-        bufs_free(&b);
+        uint64_t need = bufs_bytes(c->plugins[k], most, c->d->sig_size, false);
+        if (need == UINT64_MAX || need > UINT64_MAX - *bytes)
+            return err_set(e, UH_ENOMEM, "out of memory for partition buffers (their size "
+                           "overflows)");
+        *bytes += need;
     }
     return rc;
 }

@@ -56,8 +56,8 @@ int run_begin(const run_config *c, bufset *results, runner **r, err *e);
 
 uint64_t run_partition_count(const runner *r);
 
-/* Bytes of the buffers of every plugin for the largest partition c's plan makes: what one
- * computed partition is made of (as run_deliver_fn receives it). */
+/* Bytes of the buffers of every plugin for the largest partition c's plan makes: room for one
+ * computed partition (as run_deliver_fn receives it). */
 int run_partition_bytes(const run_config *c, uint64_t *bytes, err *e);
 
 /* Frames of partition index that the ROI selects: its nav buffers hold that many items. */

@@ -4,7 +4,7 @@
 set -e
 PACKAGES="gcc g++ make autoconf automake libtool pkg-config libtiff-dev libinih-dev libhdf5-dev libpng-dev \
 libcriterion-dev python3-numpy python3-tifffile python3-mrcfile python3-h5py mandoc binutils \
-libopenmpi-dev openmpi-bin"
+libopenmpi-dev openmpi-bin valgrind"
 missing=
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' ||

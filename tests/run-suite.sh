@@ -1,7 +1,7 @@
 #!/bin/sh
 # The whole test suite from scratch: installs what is missing, then three builds of the tree in
 # build-suite/: a plain one (make check, install, out-of-tree SDK build against the installed SDK,
-# make distcheck), one under AddressSanitizer + UndefinedBehaviorSanitizer (make check) and one
+# valgrind memcheck of end-to-end runs, make distcheck), one under AddressSanitizer + UndefinedBehaviorSanitizer (make check) and one
 # under ThreadSanitizer (the thread pool and the end-to-end runs). Ends with "N passed, N failed".
 set -eu
 cd "$(dirname "$0")/.."
@@ -78,6 +78,7 @@ sdk_template() {
     [ -f "$stage/usr/local/share/bash-completion/completions/udfhost" ]
 }
 step "plugin template built and tested against the installed SDK" sdk_template
+step "valgrind memcheck of end-to-end runs (tests/valgrind.sh)" sh tests/valgrind.sh $plain
 step "benchmark smoke run (make bench-quick)" sh -c "cd $plain && make bench-quick >bench-quick.log 2>&1 || { tail -n 20 bench-quick.log; exit 1; }"
 step "make distcheck" sh -c "cd $plain && make -j$jobs distcheck >distcheck.log 2>&1 || { tail -n 40 distcheck.log; exit 1; }"
 

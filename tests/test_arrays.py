@@ -21,7 +21,7 @@ def setup(tmp):
 def masks_result(tmp, path, mask_file, extra=()):
     out = os.path.join(tmp, "out")
     run(["run", "--plugin", "masks", "-p", "file=" + mask_file, "-p", "dtype=float64",
-         *raw_args(NAV, SIG, "<u2"), *extra, "-o", out, path])
+         *raw_args(NAV, SIG, "<u2"), *extra, "--overwrite", "-o", out, path])
     return load(out, "masks", "intensity")
 
 

@@ -54,7 +54,7 @@ def run_corrected(tmp, data, nav_ndim, at, files, extra=()):
     run(["run", "--plugin", "pick", "-p", "at=" + ",".join(map(str, at)),
          "--plugin", "sum", "-p", "dtype=float64", "--plugin", "sumsig", "-p", "dtype=float64",
          *raw_args(data.shape[:nav_ndim], data.shape[nav_ndim:], data.dtype), *args, *extra,
-         "-o", out, path])
+         "--overwrite", "-o", out, path])
     return out
 
 

@@ -13,7 +13,7 @@ RNG = np.random.default_rng(5150)
 def sums(tmp, args, out="out"):
     out = os.path.join(tmp, out)
     run(["run", "--plugin", "sum", "-p", "dtype=float64", "--plugin", "sumsig", "-p",
-         "dtype=float64", *args, "-o", out])
+         "dtype=float64", *args, "--overwrite", "-o", out])
     return load(out, "sum", "intensity"), load(out, "sumsig", "intensity")
 
 

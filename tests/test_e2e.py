@@ -27,7 +27,7 @@ def check_sums(tmp, data, nav_ndim, extra_args=(), offset=0, exact=None):
     for result_dtype in ("float32", "float64"):
         run(["run", "--plugin", "sum", "-p", "dtype=" + result_dtype,
              "--plugin", "sumsig", "-p", "dtype=" + result_dtype,
-             *raw_args(nav, sig, data.dtype, offset), "-o", out, *extra_args, path])
+             *raw_args(nav, sig, data.dtype, offset), "--overwrite", "-o", out, *extra_args, path])
         ref_sum, ref_sumsig = reference_sums(data, nav_ndim)
         got_sum, got_sumsig = load(out, "sum", "intensity"), load(out, "sumsig", "intensity")
         what = "%s %s->%s" % (data.shape, data.dtype.str, result_dtype)
@@ -98,7 +98,7 @@ def test_merge_order_and_partitions(tmp):
     for roi_args in ([], ["--roi", os.path.join(tmp, "roi.npy")]):
         out = os.path.join(tmp, "out")
         run(["run", "--plugin", fixture("order"), *raw_args(nav, sig, "<u2"), "--threads", 4,
-             "--partition-size", "600", "-o", out, *roi_args, path])
+             "--partition-size", "600", "--overwrite", "-o", out, *roi_args, path])
         part = load(out, "order", "partition").ravel()
         item = load(out, "order", "item").ravel()
         mask = roi.ravel() if roi_args else np.ones(part.size, bool)
@@ -128,7 +128,7 @@ def test_roi(tmp):
         for roi_file in ("roi.npy", "roi_flat.npy"):
             out = os.path.join(tmp, "out")
             run(["run", "--plugin", "sum", "-p", "dtype=float64", "--plugin", "sumsig",
-                 "-p", "dtype=float64", *raw_args(nav, sig, dt), "-o", out,
+                 "-p", "dtype=float64", *raw_args(nav, sig, dt), "--overwrite", "-o", out,
                  "--roi", os.path.join(tmp, roi_file), path])
             acc = np.int64 if dt[1] == "u" else np.float64
             ref_sum = data[roi].sum(axis=0, dtype=acc).astype(np.float64)
@@ -150,7 +150,7 @@ def test_process_frame_and_partition_paths(tmp):
         out = os.path.join(tmp, "out")
         run(["run", "--plugin", fixture("frames"), "--plugin", fixture("whole"),
              "--plugin", "sum", *raw_args(nav, sig, ">i2"), "--partition-size", "2K",
-             "-o", out, *roi_args, path])
+             "--overwrite", "-o", out, *roi_args, path])
         f64 = data.astype(np.float64)
         ref_nav = np.where(mask, f64.sum(axis=(2, 3)), np.nan)
         assert_equal(load(out, "frames", "sum"), ref_nav, "process_frame nav sum")

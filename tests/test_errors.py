@@ -164,6 +164,7 @@ def test_malformed_plugins(tmp):
 
 
 def test_plugin_fails_in_each_hook(tmp):
+    """With --overwrite, so that only the failure keeps the earlier results in place."""
     path, out = setup(tmp)
     good = raw_args(NAV, SIG, "<u2")
     # 20 frames in partitions of one frame each, so partition 3 exists.
@@ -177,12 +178,12 @@ def test_plugin_fails_in_each_hook(tmp):
             # sum runs alongside: its results must not be written either.
             check_failure(tmp, out, ["run", "--plugin", "sum", "--plugin", fixture("fail"),
                                      "-p", "hook=" + hook, "-p", "partition=3", *good,
-                                     "--partition-size", "1", "--threads", threads, "-o", out,
-                                     path], 4, *needles)
+                                     "--partition-size", "1", "--threads", threads,
+                                     "--overwrite", "-o", out, path], 4, *needles)
     # A plugin that fails without saying why still gets a message.
     check_failure(tmp, out, ["run", "--plugin", fixture("fail"), "-p", "hook=process_tile",
                              "-p", "partition=3", "-p", "silent=true", *good,
-                             "--partition-size", "1", "-o", out, path],
+                             "--partition-size", "1", "--overwrite", "-o", out, path],
                   4, "process_tile", "no message given")
 
 
@@ -194,7 +195,8 @@ def test_plugin_crash_is_named(tmp):
     path, out = setup(tmp)
     p = subprocess.run([UDFHOST, "run", "--plugin", fixture("fail"), "-p", "hook=process_tile",
                         "-p", "partition=3", "-p", "how=segv", *raw_args(NAV, SIG, "<u2"),
-                        "--partition-size", "1", "-o", out, path], capture_output=True, text=True)
+                        "--partition-size", "1", "--overwrite", "-o", out, path],
+                       capture_output=True, text=True)
     if p.returncode != -signal.SIGSEGV:
         raise AssertionError("expected death by SIGSEGV, got %d: %s" % (p.returncode, p.stderr))
     expect = "udfhost: crashed with SIGSEGV; last plugin call: fail in process_tile on partition 3"
@@ -208,7 +210,7 @@ def test_fixture_succeeds_when_not_asked_to_fail(tmp):
     """The failure cases above fail because of the hook, not because the fixture is broken."""
     path, out = setup(tmp)
     run(["run", "--plugin", fixture("fail"), "-p", "hook=process_tile", "-p", "partition=99",
-         *raw_args(NAV, SIG, "<u2"), "--partition-size", "1", "-o", out, path])
+         *raw_args(NAV, SIG, "<u2"), "--partition-size", "1", "--overwrite", "-o", out, path])
     data = np.fromfile(path, "<u2").reshape(NAV + SIG)
     got = np.load(os.path.join(out, "fail.sig.npy"))
     if not np.array_equal(got, data.sum(axis=(0, 1), dtype=np.float64)):

@@ -49,7 +49,7 @@ def check_threads(tmp, path, args=()):
     outs = []
     for threads in ("1", "3"):
         out = os.path.join(tmp, "threads" + threads)
-        run(["run", *SUMS, "--threads", threads, "--partition-size", "4K", "-o", out, *args,
+        run(["run", *SUMS, "--threads", threads, "--partition-size", "4K", "--overwrite", "-o", out, *args,
              path])
         outs.append([open(os.path.join(out, p + ".intensity.npy"), "rb").read()
                      for p in ("sum", "sumsig")])

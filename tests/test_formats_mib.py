@@ -83,7 +83,7 @@ def sums(tmp, args, out="out", threads=None):
     out = os.path.join(tmp, out)
     extra = ["--threads", threads] if threads else []
     run(["run", "--plugin", "sum", "-p", "dtype=float64", "--plugin", "sumsig",
-         "-p", "dtype=float64", "-o", out, *extra, *args])
+         "-p", "dtype=float64", "--overwrite", "-o", out, *extra, *args])
     return load(out, "sum", "intensity"), load(out, "sumsig", "intensity")
 
 
@@ -153,7 +153,8 @@ def test_raw_counter_depths(tmp):
             assert_equal(again[1], got[1], "raw sumsig threads %d" % threads)
         # One frame back as stored: every pixel in its place.
         out = os.path.join(tmp, "pick")
-        run(["run", "--plugin", "pick", "-p", "at=2,3", "--nav-shape", "5,7", "-o", out, path])
+        run(["run", "--plugin", "pick", "-p", "at=2,3", "--nav-shape", "5,7", "--overwrite", "-o",
+             out, path])
         assert_equal(load(out, "pick", "intensity"), data[2, 3], "pick R64 %d-bit" % depth)
 
 

@@ -25,7 +25,7 @@ def run_sums(tmp, name, path, args=(), threads=2):
     """sum and sumsig in float64 over path; returns (sum, sumsig, sha256 of both result files)."""
     out = os.path.join(tmp, name)
     run(["run", "--plugin", "sum", "-p", "dtype=float64", "--plugin", "sumsig",
-         "-p", "dtype=float64", "--threads", threads, "-o", out, *args, path])
+         "-p", "dtype=float64", "--threads", threads, "--overwrite", "-o", out, *args, path])
     files = [os.path.join(out, f) for f in ("sum.intensity.npy", "sumsig.intensity.npy")]
     return load(out, "sum", "intensity"), load(out, "sumsig", "intensity"), \
         [digest(f) for f in files]

@@ -29,7 +29,7 @@ def info(path, *args):
 def sums(tmp, path, args, name):
     out = os.path.join(tmp, name)
     run(["run", "--plugin", "sum", "-p", "dtype=float64", "--plugin", "sumsig",
-         "-p", "dtype=float64", "-o", out, *args, path])
+         "-p", "dtype=float64", "--overwrite", "-o", out, *args, path])
     return load(out, "sum", "intensity"), load(out, "sumsig", "intensity"), out
 
 
@@ -146,7 +146,7 @@ def test_threads_give_identical_bits(tmp):
         for threads in (1, 3):
             out = os.path.join(tmp, "t%d" % threads)
             run(["run", "--plugin", "sum", "--plugin", "sumsig", "--threads", threads,
-                 "--partition-size", "8K", "--nav-shape", "11,13", "-o", out, path])
+                 "--partition-size", "8K", "--nav-shape", "11,13", "--overwrite", "-o", out, path])
             # The run record names the thread count; the results must not depend on it.
             results.append([open(os.path.join(out, n), "rb").read()
                             for n in sorted(os.listdir(out)) if n != "udfhost-run.json"])
@@ -162,9 +162,10 @@ def test_bad_files(tmp):
     data = random_frames(RNG, (6,) + SIG, "<u2")
 
     def bad(name, status, *needles, args=()):
+        # --overwrite: only the failure keeps the earlier results in place.
         path = os.path.join(tmp, name)
-        check_failure(tmp, out, ["run", "--plugin", "sum", "--plugin", "sumsig", "-o", out,
-                                 *args, path], status, path + ": ", *needles)
+        check_failure(tmp, out, ["run", "--plugin", "sum", "--plugin", "sumsig", "--overwrite",
+                                 "-o", out, *args, path], status, path + ": ", *needles)
 
     # Truncated: the last page's data is cut, its directory is still there.
     for i, kw in enumerate([{}, {"compression": "zlib"}]):

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "plugin.h"
 
@@ -64,6 +66,58 @@ Test(loader, unknown_name_lists_searched_directories)
     cr_assert_eq(plugin_load("../evil", &pl, &e), UH_EUSAGE, "a path that does not exist");
     cr_assert_eq(plugin_load("Bad-Name", &pl, &e), UH_EUSAGE);
     cr_assert(strstr(e.msg, "not a plugin name"), "%s", e.msg);
+}
+
+/* A copy of the fail fixture in a fresh directory, with the given file and directory modes. */
+static void unsafe_copy(char *dir, size_t cap, char *path, size_t path_cap, mode_t file_mode,
+                        mode_t dir_mode)
+{
+    const char *t = getenv("TMPDIR");
+    snprintf(dir, cap, "%s/udfhost-loader-XXXXXX", t && *t ? t : "/tmp");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, path_cap, "%s/fail.so", dir);
+    FILE *in = fopen(fixture("fail"), "rb"), *out = fopen(path, "wb");
+    cr_assert(in && out);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)))
+        cr_assert_eq(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    cr_assert_eq(fclose(out), 0);
+    cr_assert_eq(chmod(path, file_mode), 0);
+    cr_assert_eq(chmod(dir, dir_mode), 0);
+}
+
+Test(loader, refuses_files_others_could_change_unless_allowed)
+{
+    static const struct {
+        mode_t file, dir;
+        const char *why;
+    } cases[] = {
+        {0757, 0755, "anyone may change"},
+        {0755, 0777, "where anyone may replace it"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char dir[4096], path[4200];
+        unsafe_copy(dir, sizeof dir, path, sizeof path, cases[i].file, cases[i].dir);
+        plugin *pl = NULL;
+        err e = {0};
+        cr_assert_eq(plugin_load(path, &pl, &e), UH_EPLUGIN, "%s", e.msg);
+        cr_assert(strstr(e.msg, path) && strstr(e.msg, cases[i].why) &&
+                      strstr(e.msg, "--allow-unsafe-plugins"),
+                  "message '%s' names the file, says why and names the flag", e.msg);
+        plugin_allow_unsafe = true;
+        cr_assert_eq(plugin_load(path, &pl, &e), 0, "%s", e.msg);
+        plugin_allow_unsafe = false;
+        plugin_unload(pl);
+        /* With the sticky bit (as /tmp), a file of our own is safe. */
+        cr_assert_eq(chmod(dir, 01777), 0);
+        cr_assert_eq(chmod(path, 0755), 0);
+        cr_assert_eq(plugin_load(path, &pl, &e), 0, "%s", e.msg);
+        plugin_unload(pl);
+        cr_assert_eq(unlink(path), 0);
+        cr_assert_eq(rmdir(dir), 0);
+    }
 }
 
 Test(loader, loads_fixture_and_checks_parameters)

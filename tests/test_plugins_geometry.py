@@ -155,7 +155,7 @@ def test_com_single_bright_pixel_is_exact(tmp):
         data[iy, ix, py, px] = 1000
         data[2, 5] = 0  # an empty frame has no centre
         out = os.path.join(tmp, "out")
-        run(["run", "--plugin", "com", "-p", "dtype=float64", *write(tmp, data), "-o", out])
+        run(["run", "--plugin", "com", "-p", "dtype=float64", *write(tmp, data), "--overwrite", "-o", out])
         want = np.stack([py, px], -1).astype(np.float64)
         want[2, 5] = np.nan
         assert_equal(load(out, "com", "raw_com"), want, "raw_com " + dt)
@@ -172,7 +172,8 @@ def test_com_whole_disk_ring_and_centres(tmp):
             for result_dtype in ("float32", "float64"):
                 p = [a for k, v in params.items() for a in ("-p", "%s=%s" % (k, v))]
                 out = os.path.join(tmp, "out")
-                run(["run", "--plugin", "com", *p, "-p", "dtype=" + result_dtype, *args, "-o", out])
+                run(["run", "--plugin", "com", *p, "-p", "dtype=" + result_dtype, *args,
+                     "--overwrite", "-o", out])
                 ref = ref_com(data, 2, **params)
                 check_com(out, ref, result_dtype, "%s %s %s" % (dt, params, result_dtype),
                           exact_com=np.dtype(dt).kind != "f")
@@ -187,7 +188,7 @@ def test_com_scan_rotation_and_flip(tmp):
                 out = os.path.join(tmp, "out")
                 run(["run", "--plugin", "com", "-p", "scan_rotation=%s" % rotation,
                      "-p", "flip_y=%s" % str(flip).lower(), "-p", "cy=8.5", "-p", "cx=12",
-                     "-p", "dtype=" + result_dtype, *args, "-o", out])
+                     "-p", "dtype=" + result_dtype, *args, "--overwrite", "-o", out])
                 ref = ref_com(data, 2, cy=8.5, cx=12, rotation=rotation, flip=flip)
                 check_com(out, ref, result_dtype, "rot %s flip %s %s" % (rotation, flip,
                                                                          result_dtype))
@@ -196,7 +197,7 @@ def test_com_scan_rotation_and_flip(tmp):
     data[..., 12, 11] = 7  # 3 rows below the centre (9, 11)
     out = os.path.join(tmp, "out")
     run(["run", "--plugin", "com", "-p", "scan_rotation=90", "-p", "dtype=float64",
-         *write(tmp, data), "-o", out])
+         *write(tmp, data), "--overwrite", "-o", out])
     assert_close_scaled(load(out, "com", "field"), np.broadcast_to([0.0, -3.0], (3, 4, 2)),
                         "rotation direction", 1e-15)
 
@@ -211,7 +212,7 @@ def test_com_empty_frames_and_other_nav_dims(tmp):
     assert np.all(np.isnan(load(out, "com", "divergence"))), "divergence needs a 2-D scan"
     assert np.isnan(load(out, "com", "raw_com")[4]).all(), "empty frame"
     data = frames((2, 3, 4) + SIG, "<f4")
-    run(["run", "--plugin", "com", *write(tmp, data, 3), "-o", out])
+    run(["run", "--plugin", "com", *write(tmp, data, 3), "--overwrite", "-o", out])
     check_com(out, ref_com(data, 3), "float32", "3-D nav")
 
 
@@ -228,7 +229,7 @@ def test_radial_against_bincount(tmp):
                 p = [a for k, v in params.items() for a in ("-p", "%s=%s" % (k, v))]
                 out = os.path.join(tmp, "out")
                 run(["run", "--plugin", "radial", *p, "-p", "dtype=" + result_dtype, *args,
-                     "-o", out])
+                     "--overwrite", "-o", out])
                 kw = {k if k != "n_bins" else "n": v for k, v in params.items()}
                 prof = ref_radial(data, 2, **kw)
                 what = "%s %s %s" % (dt, params, result_dtype)
@@ -265,7 +266,8 @@ def test_fem_against_std(tmp):
             for result_dtype in ("float32", "float64"):
                 p = [a for k, v in params.items() for a in ("-p", "%s=%s" % (k, v))]
                 out = os.path.join(tmp, "out")
-                run(["run", "--plugin", "fem", *p, "-p", "dtype=" + result_dtype, *args, "-o", out])
+                run(["run", "--plugin", "fem", *p, "-p", "dtype=" + result_dtype, *args,
+                     "--overwrite", "-o", out])
                 assert_close(load(out, "fem", "intensity"),
                              ref_fem(data, 2, **params).astype(result_dtype),
                              "fem %s %s %s" % (dt, params, result_dtype), rtol_for(result_dtype))
@@ -320,7 +322,7 @@ def test_roi(tmp):
         np.save(os.path.join(tmp, "roi.npy"), roi)
         out = os.path.join(tmp, "out")
         run(["run", *GEOMETRY, *write(tmp, data), "--roi", os.path.join(tmp, "roi.npy"),
-             "-o", out])
+             "--overwrite", "-o", out])
         check_all(out, data, roi)
 
 
@@ -333,7 +335,7 @@ def test_bands_threads_and_partitions_give_identical_bits(tmp):
         for threads, psize in ((1, None), (2, None), (3, "2K"), (2, "2K"), (1, "2K")):
             out = os.path.join(tmp, "t%d%s" % (threads, psize))
             extra = ["--partition-size", psize] if psize else []
-            run(["run", *GEOMETRY, *args, "--threads", threads, *extra, "-o", out])
+            run(["run", *GEOMETRY, *args, "--threads", threads, *extra, "--overwrite", "-o", out])
             got = {(p, b): load(out, p, b) for p, b in
                    (("com", "raw_com"), ("com", "divergence"), ("com", "curl"),
                     ("radial", "profile"), ("radial", "radial_sum"), ("fem", "intensity"))}

@@ -73,7 +73,7 @@ def run_masks(tmp, data, nav_ndim, mask_args, extra=(), dtype="float64", out="ou
     out = os.path.join(tmp, out)
     margs = [a for m in mask_args for a in ("-p", m)]
     run(["run", "--plugin", "masks", *margs, "-p", "dtype=" + dtype,
-         *raw_args(data.shape[:nav_ndim], data.shape[nav_ndim:], data.dtype), "-o", out,
+         *raw_args(data.shape[:nav_ndim], data.shape[nav_ndim:], data.dtype), "--overwrite", "-o", out,
          *extra, path])
     return load(out, "masks", "intensity")
 
@@ -223,7 +223,7 @@ def test_sparse_auto_choice(tmp):
     write_raw(path, data)
     for mask, mode in (("disk=9,11,3", "sparse"), ("rect=0,0,19,23", "dense")):
         _, err = run(["run", "--plugin", "masks", "-p", mask, *raw_args(NAV, SIG, "<u2"),
-                      "-v", "-o", os.path.join(tmp, "out"), path])
+                      "-v", "--overwrite", "-o", os.path.join(tmp, "out"), path])
         assert "applied " + mode in err, "%s: expected %s application: %s" % (mask, mode, err)
 
 

@@ -16,7 +16,7 @@ def pick(tmp, data, nav_ndim, at, extra=(), threads=2):
     out = os.path.join(tmp, "out")
     _, err = run(["run", "--plugin", "pick", "-p", "at=" + ",".join(map(str, at)), *extra,
                   *raw_args(data.shape[:nav_ndim], data.shape[nav_ndim:], data.dtype),
-                  "--threads", threads, "-v", "-o", out, path])
+                  "--threads", threads, "-v", "--overwrite", "-o", out, path])
     return out, err
 
 

@@ -16,7 +16,7 @@ def record(tmp, data, nav_ndim, params=(), extra=(), expect=0, name="rec.npy"):
     for p in params:
         args += ["-p", p]
     _, err = run(args + [*raw_args(data.shape[:nav_ndim], data.shape[nav_ndim:], data.dtype),
-                         *extra, "-o", os.path.join(tmp, "results"), path], expect=expect)
+                         *extra, "--overwrite", "-o", os.path.join(tmp, "results"), path], expect=expect)
     return out, err
 
 

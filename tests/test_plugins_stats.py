@@ -79,7 +79,7 @@ def run_stats(tmp, data, nav_ndim, plugins=("stddev", "logsum", "max", "min"), d
         args += ["--roi", os.path.join(tmp, "roi.npy")]
     out = os.path.join(tmp, out)
     run(["run", *args, *raw_args(data.shape[:nav_ndim], data.shape[nav_ndim:], data.dtype),
-         "-o", out, *extra, path])
+         "--overwrite", "-o", out, *extra, path])
     return out
 
 

@@ -75,7 +75,7 @@ def test_progress_and_failures(tmp):
                   "--partition-size", "1K", "-o", out, path])
     assert "42/42 frames" in err and "100%" in err, err
     # Not a terminal: no bar unless asked.
-    _, err = run(["run", "--plugin", "sum", *raw_args(NAV, SIG, "<u2"), "-o", out, path])
+    _, err = run(["run", "--plugin", "sum", *raw_args(NAV, SIG, "<u2"), "--overwrite", "-o", out, path])
     assert err == "", err
     # A failed run writes no record either.
     short = os.path.join(tmp, "short.raw")
@@ -170,7 +170,7 @@ def test_live_results(tmp):
     assert not os.path.exists(os.path.join(out, "udfhost-run.json"))
     # A run that completes ends with the final results.
     run(["run", "--plugin", "sumsig", "-p", "dtype=float64", *raw_args(NAV, SIG, "<u2"),
-         "--partition-size", "1", "--live-every", "5", "--preview", "-o", out, path])
+         "--partition-size", "1", "--live-every", "5", "--preview", "--overwrite", "-o", out, path])
     assert np.array_equal(load(out, "sumsig", "intensity").ravel(), ref)
     assert not [n for n in os.listdir(out) if ".tmp" in n], os.listdir(out)
 

@@ -134,7 +134,7 @@ def check_framestats(tmp, plugin):
         write_raw(path, data)
         out = os.path.join(tmp, "out-stats")
         run(["run", "--plugin", plugin, "-p", "above=100", *raw_args(nav, sig, dt),
-             "--partition-size", "2K", "-o", out, path])
+             "--partition-size", "2K", "--overwrite", "-o", out, path])
         got = load(out, "framestats", "result")
         frames = data.astype(np.float32).astype(np.float64).reshape(nav + (-1,))
         ref = np.stack([frames.mean(axis=-1), frames.std(axis=-1),

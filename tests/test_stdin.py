@@ -31,11 +31,11 @@ def test_stream_equals_file(tmp):
     with open(path, "rb") as f:
         stream = f.read()
     for extra in ([], ["--roi", os.path.join(tmp, "roi.npy")]):
-        run(["run", *plugins, *shape, *extra, "-o", os.path.join(tmp, "file"), path])
+        run(["run", *plugins, *shape, *extra, "--overwrite", "-o", os.path.join(tmp, "file"), path])
         for threads in ("1", "2", "3"):
             out = os.path.join(tmp, "pipe" + threads)
             piped(["run", *plugins, *shape, *extra, "--threads", threads, "--partition-size",
-                   "1K", "-o", out, "-"], stream)
+                   "1K", "--overwrite", "-o", out, "-"], stream)
             for plugin in ("sum", "sumsig", "max"):
                 assert_equal(load(out, plugin, "intensity"),
                              load(os.path.join(tmp, "file"), plugin, "intensity"),

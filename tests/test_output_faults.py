@@ -1,0 +1,119 @@
+"""Output faults on real file systems: a full disk (a small tmpfs), a read-only one, and /dev/full
+as standard output. Each run must fail with one line naming the file and the problem, exit 5,
+leave no new or temporary file, and keep the results an earlier run wrote intact.
+
+Mounting needs root (CAP_SYS_ADMIN), as in CI; elsewhere those cases say so and are skipped.
+"""
+import hashlib
+import os
+import subprocess
+
+import numpy as np
+
+from udfhost_test import UDFHOST, main, raw_args, run
+
+NAV, SIG = (4, 8), (128, 128)
+
+
+def setup(tmp):
+    path = os.path.join(tmp, "data.raw")
+    data = (np.arange(np.prod(NAV + SIG)) % 3001).astype("<u2").reshape(NAV + SIG)
+    data.tofile(path)
+    return path
+
+
+def snapshot(d):
+    """Name -> sha256 of every file in d."""
+    out = {}
+    for name in sorted(os.listdir(d)):
+        with open(os.path.join(d, name), "rb") as f:
+            out[name] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+def mount_tmpfs(where, size):
+    os.makedirs(where, exist_ok=True)
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%d" % size, "tmpfs", where],
+                       capture_output=True, text=True)
+    return p.returncode == 0
+
+
+def umount(where):
+    subprocess.run(["umount", where], capture_output=True)
+
+
+def check_refused(args, out, before, *needles):
+    p = subprocess.run([UDFHOST] + [str(a) for a in args], capture_output=True, text=True)
+    what = "udfhost %s" % " ".join(map(str, args))
+    lines = p.stderr.strip().splitlines()
+    if p.returncode != 5 or len(lines) != 1:
+        raise AssertionError("%s: exit %d (expected 5), stderr %r" % (what, p.returncode, p.stderr))
+    for n in needles:
+        if n not in lines[0]:
+            raise AssertionError("%s: message %r lacks %r" % (what, lines[0], n))
+    after = snapshot(out)
+    if after != before:
+        raise AssertionError("%s: the output directory changed: %s -> %s" % (what, before, after))
+
+
+# sum (64 KiB) and stddev (five 64-128 KiB buffers) need about 450 KiB with the run record.
+PLUGINS = ["--plugin", "sum", "--plugin", "stddev", "--plugin", "sumsig"]
+
+
+def test_full_disk(tmp):
+    path = setup(tmp)
+    out = os.path.join(tmp, "small")
+    # Room for one run's results but not for the temporary copies of a second one beside them.
+    if not mount_tmpfs(out, 640 << 10):
+        print("note: cannot mount a tmpfs here (not root?); the full-disk case was skipped")
+        return
+    try:
+        run(["run", *PLUGINS, *raw_args(NAV, SIG, "<u2"), "-o", out, path])
+        before = snapshot(out)
+        check_refused(["run", *PLUGINS, "-p", "dtype=float64", *raw_args(NAV, SIG, "<u2"),
+                       "--overwrite", "-o", out, path], out, before,
+                      out, "No space left on device")
+        # The earlier results are still whole.
+        got = np.load(os.path.join(out, "sum.intensity.npy"))
+        want = np.fromfile(path, "<u2").reshape(NAV + SIG).sum(axis=(0, 1), dtype=np.float64)
+        if not np.array_equal(got, want.astype(np.float32)):
+            raise AssertionError("the earlier sum changed")
+    finally:
+        umount(out)
+
+
+def test_read_only_file_system(tmp):
+    """Root may write into any directory, but not into a read-only file system."""
+    path = setup(tmp)
+    out = os.path.join(tmp, "ro")
+    if not mount_tmpfs(out, 4 << 20):
+        print("note: cannot mount a tmpfs here (not root?); the read-only case was skipped")
+        return
+    try:
+        run(["run", "--plugin", "sum", *raw_args(NAV, SIG, "<u2"), "-o", out, path])
+        subprocess.run(["mount", "-o", "remount,ro", out], check=True)
+        before = snapshot(out)
+        check_refused(["run", "--plugin", "sum", *raw_args(NAV, SIG, "<u2"), "--overwrite",
+                       "-o", out, path], out, before, out, "Read-only file system")
+        check_refused(["run", "--plugin", "sum", *raw_args(NAV, SIG, "<u2"), "--overwrite",
+                       "-o", os.path.join(out, "new"), path], out, before, "new",
+                      "Read-only file system")
+    finally:
+        umount(out)
+
+
+def test_stdout_full(tmp):
+    path = setup(tmp)
+    out = os.path.join(tmp, "out")
+    with open("/dev/full", "wb") as full:
+        p = subprocess.run([UDFHOST, "run", "--plugin", "sum", *raw_args(NAV, SIG, "<u2"),
+                            "--stdout", "sum.intensity", "-o", out, path], stdout=full,
+                           stderr=subprocess.PIPE, text=True)
+    lines = p.stderr.strip().splitlines()
+    if p.returncode != 5 or len(lines) != 1 or "stdout" not in lines[0] or \
+            "No space left on device" not in lines[0]:
+        raise AssertionError("--stdout to /dev/full: exit %d, %r" % (p.returncode, p.stderr))
+
+
+if __name__ == "__main__":
+    main([test_full_disk, test_read_only_file_system, test_stdout_full])
