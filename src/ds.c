@@ -140,6 +140,16 @@ int ds_open(const ds_options *o, ds **out, err *e)
                            o->path);
         }
     }
+    /* Scan frame f is file frame f + offset, which the reads compute as int64_t: beyond the file
+     * such frames are zeros, but f + offset must not overflow. */
+    int64_t room = (int64_t)((uint64_t)INT64_MAX - (d->num_frames < (uint64_t)INT64_MAX
+                                                        ? d->num_frames : (uint64_t)INT64_MAX));
+    if (d->sync_offset > room || d->sync_offset < -room) {
+        err_set(e, UH_EUSAGE, "%s: --sync-offset %lld is out of range for a scan of %llu frames",
+                o->path, (long long)d->sync_offset, (unsigned long long)d->num_frames);
+        ds_close(d);
+        return UH_EUSAGE;
+    }
     *out = d;
     return 0;
 }

@@ -411,6 +411,14 @@ static int handle_decode(tiff_handle *h, const tiff_state *ts, size_t elem, unsi
         snprintf(h->msg, sizeof h->msg, "bad tile size %ux%u", tw, th);
         return -1;
     }
+    /* Tiles may overhang the image (writers use 256 x 256 for small images too), but a tile far
+     * larger than the frame is a corrupt header: its buffer must not grow with the claim. */
+    uint64_t frame_pad = ((uint64_t)ts->width + 15) * ((uint64_t)ts->height + 15) * elem;
+    if ((uint64_t)tsize > ((uint64_t)16 << 20) && (uint64_t)tsize > 2 * frame_pad) {
+        snprintf(h->msg, sizeof h->msg, "tiles of %ux%u are far larger than the %ux%u image", tw,
+                 th, ts->width, ts->height);
+        return -1;
+    }
     if ((size_t)tsize > h->tile_cap) {
         unsigned char *grown = realloc(h->tile, (size_t)tsize);
         if (!grown) {

@@ -60,6 +60,10 @@ def test_sync_offset(tmp):
     _, err = run(["run", "--plugin", "sum", *raw_args(nav, (5, 6), "<i2"), "--sync-offset",
                   "x", path], expect=2)
     assert "--sync-offset" in err, err
+    # Found by fuzz_raw: scan frame + offset overflowed int64_t.
+    _, err = run(["run", "--plugin", "sum", *raw_args(nav, (5, 6), "<i2"), "--sync-offset",
+                  str(2**63 - 30), path], expect=2)
+    assert "--sync-offset 9223372036854775778 is out of range for a scan of 40 frames" in err, err
 
 
 def test_ini_descriptor(tmp):

@@ -8,8 +8,8 @@ import numpy as np
 import tifffile
 
 from test_errors import OLD_RESULT, check_failure
-from udfhost_test import (assert_close, assert_equal, load, main, random_frames, raw_args, run,
-                          write_raw)
+from udfhost_test import (SRCDIR, assert_close, assert_equal, load, main, random_frames, raw_args,
+                          run, write_raw)
 
 RNG = np.random.default_rng(20261129)
 NAV, SIG = (7, 9), (13, 11)
@@ -241,7 +241,18 @@ def test_bad_files(tmp):
     assert got["nav_shape"] == [2, 3] and got["sig_shape"] == [11, 13], got
 
 
+def test_tile_claims_are_bounded(tmp):
+    """Found by fuzz_dataset: a 920-byte file whose tiles claim 4 GiB each. The tile buffer must
+    not grow with the claim; the frame is refused (4 GiB would pass under a generous ulimit)."""
+    path = os.path.join(SRCDIR, "tests", "fuzz", "corpus", "fuzz_dataset", "oom-tiff-tile-claim")
+    out = os.path.join(tmp, "out")
+    _, err = run(["run", "--plugin", "sum", "-o", out, path], expect=3)
+    assert "frame 0: tiles of 268435472x16 are far larger than the 2818064x16 image" in err, err
+    assert len(err.splitlines()) == 1 and not os.listdir(out), err
+
+
 if __name__ == "__main__":
     main([test_dtypes_byte_orders_and_layouts, test_tiles_and_edges,
           test_imagej_hyperstack_gives_the_nav_shape, test_imagej_stack_with_one_directory,
-          test_single_page_and_detection, test_threads_give_identical_bits, test_bad_files])
+          test_single_page_and_detection, test_threads_give_identical_bits, test_bad_files,
+          test_tile_claims_are_bounded])
