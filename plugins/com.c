@@ -16,6 +16,15 @@
 #include <emmintrin.h>
 #endif
 
+/* COM_ROWS also in AVX2 where the compiler can target it for one function (GCC, Clang on x86-64),
+ * picked at run time (com_task.lanes): it halves the instructions per pixel, which lets com keep up
+ * with the memory bus, alone and with sum and sumsig in the same pass. */
+#if defined(__SSE2__) && defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define COM_AVX2 1
+#define COM_AVX2_FN __attribute__((target("avx2")))
+#endif
+
 /* Radii beyond any detector; the host needs finite bounds to check a range. */
 #define RADIUS_MAX 1e9
 
@@ -71,6 +80,7 @@ typedef struct com_task {
     uint64_t x_lo, x_hi; /* the columns the runs cover: [x_lo, x_hi) */
     int fast;            /* 8-/16-bit input whose sums stay exact: COM_FAST */
     uint64_t block_rows; /* > 0: ... the mask holds every pixel, so COM_ROWS, in blocks of rows */
+    int lanes;           /* pixels per vector of COM_ROWS: 16 (AVX2) or 8 (SSE2) */
 } com_task;
 
 static void task_free(com_task *t)
@@ -223,15 +233,24 @@ static int com_init(udf_ctx *ctx, void **task_data)
             covered += t->runs[k].x1 - t->runs[k].x0;
         t->block_rows = 0;
 #if defined(__SSE2__)
+        /* The vector width, fixed for the run so that every partition sums alike (the bits are the
+         * same for either width anyway: exact integers). */
+        t->lanes = 8;
+#if defined(COM_AVX2)
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx2") && t->width >= 16)
+            t->lanes = 16;
+#endif
         /* The largest block of rows whose int32 lanes cannot overflow in COM_ROWS, with n whole
-         * vectors of 8 per row: per vector and lane |p| <= 2^16, |q| < 2^19. */
-        uint64_t n = t->width / 8;
+         * vectors of L per row: per vector and lane |p| <= 2^16 and |q| <= (2L - 3) * 2^15. */
+        uint64_t n = t->width / (uint64_t)t->lanes;
+        double qmax = (2.0 * t->lanes - 3) * 32768.0;
         if (t->fast && covered == m->sig_size && t->width >= 8)
             for (uint64_t nr = 1; nr <= 4096; nr++) {
                 double lim = 2147483647.0, p = 65536.0, rr = (double)nr;
                 if (rr * (rr + 1) / 2.0 * (double)(n + 1) * p >= lim ||
                     rr * ((double)n * (double)(n + 1) / 2.0) * p >= lim ||
-                    rr * (double)(n + 1) * 524288.0 >= lim)
+                    rr * (double)(n + 1) * qmax >= lim)
                     break;
                 t->block_rows = nr;
             }
@@ -322,81 +341,114 @@ fail:
     } while (0)
 
 #if defined(__SSE2__)
-/* 8 pixels as int16: uint16 shifted by -32768 (COM_ROWS adds the shift back), so that pmaddwd,
- * which multiplies signed words, takes them. */
-#define COM_LOAD8_U8(p)                                                                            \
+/* Vector operations of COM_ROWS for one vector width: 8 int16 lanes (SSE2) or 16 (AVX2). LOAD of
+ * 8 or 16 pixels as int16: uint16 shifted by -32768 (COM_ROWS adds the shift back), so that
+ * pmaddwd, which multiplies signed words, takes them. */
+#define COM_LOAD_U8_128(p)                                                                         \
     _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(p)), _mm_setzero_si128())
-#define COM_LOAD8_I8(p)                                                                            \
+#define COM_LOAD_I8_128(p)                                                                         \
     _mm_srai_epi16(_mm_unpacklo_epi8(_mm_setzero_si128(), _mm_loadl_epi64((const __m128i *)(p))), 8)
-#define COM_LOAD8_U16(p)                                                                           \
+#define COM_LOAD_U16_128(p)                                                                        \
     _mm_xor_si128(_mm_loadu_si128((const __m128i *)(p)), _mm_set1_epi16((short)0x8000))
-#define COM_LOAD8_I16(p) _mm_loadu_si128((const __m128i *)(p))
+#define COM_LOAD_I16_128(p) _mm_loadu_si128((const __m128i *)(p))
+#define COM_VEC_128 __m128i
+#define COM_LANES_128 8
+#define COM_ZERO_128() _mm_setzero_si128()
+#define COM_ADD_128 _mm_add_epi32
+#define COM_MADD_128 _mm_madd_epi16
+#define COM_WORDS_128(p) _mm_loadu_si128((const __m128i *)(p))
+#define COM_HSUM_128 com_hsum_128
 
 /* int64 sum of the four int32 lanes of v. */
-static inline int64_t com_hsum(__m128i v)
+static inline int64_t com_hsum_128(__m128i v)
 {
     int32_t l[4];
     _mm_storeu_si128((__m128i *)l, v);
     return (int64_t)l[0] + l[1] + l[2] + l[3];
 }
 
-/* The exact path for a mask of every pixel, in int32 lanes in registers, in streaming order. Each
- * row is n vectors j of 8 pixels (plus, when 8 does not divide the width, a last vector moved left
- * to end at the row's end, its columns already done weighted 0). pmaddwd against ones gives p, the
- * sums of the pixel pairs (8j + 2k, 8j + 2k + 1), and against (0, 1, ..., 7) gives q = 2k * v +
- * (2k + 1) * v' of the same pair. Per row, rt = running sum of p, and vv += rt after every vector,
- * so that sum over j of j * p_j = n * sum p - vv; per block of rows, st = running sum of rt and
- * uu += st after every row, so that sum y * v = y_end * s - uu. Then sum x * v = 8 * (n * s_main -
- * vv) + sum q (+ the last vector's x0 * p + q). The shift of uint16 is added back for every pixel
- * at the end. block_rows keeps every lane below 2^31. Exact integers throughout, added to the
- * float64 acc per band: the same bits as COM_FAST and COM_TILE. */
-#define COM_ROWS(T, LOAD8, SHIFT)                                                                  \
+#if defined(COM_AVX2)
+#define COM_LOAD_U8_256(p) _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(p)))
+#define COM_LOAD_I8_256(p) _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p)))
+#define COM_LOAD_U16_256(p)                                                                        \
+    _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(p)), _mm256_set1_epi16((short)0x8000))
+#define COM_LOAD_I16_256(p) _mm256_loadu_si256((const __m256i *)(p))
+#define COM_VEC_256 __m256i
+#define COM_LANES_256 16
+#define COM_ZERO_256() _mm256_setzero_si256()
+#define COM_ADD_256 _mm256_add_epi32
+#define COM_MADD_256 _mm256_madd_epi16
+#define COM_WORDS_256(p) _mm256_loadu_si256((const __m256i *)(p))
+#define COM_HSUM_256 com_hsum_256
+
+COM_AVX2_FN static inline int64_t com_hsum_256(__m256i v)
+{
+    int32_t l[8];
+    _mm256_storeu_si256((__m256i *)l, v);
+    return (int64_t)l[0] + l[1] + l[2] + l[3] + l[4] + l[5] + l[6] + l[7];
+}
+#endif
+
+/* The exact path for a mask of every pixel, in int32 lanes in registers, in streaming order, with
+ * vectors of L = COM_LANES_##W pixels. Each row is n vectors j of L pixels (plus, when L does not
+ * divide the width, a last vector moved left to end at the row's end, its columns already done
+ * weighted 0). pmaddwd against ones gives p, the sums of the pixel pairs (Lj + 2k, Lj + 2k + 1),
+ * and against (0, 1, ..., L - 1) gives q = 2k * v + (2k + 1) * v' of the same pair. Per row, rt =
+ * running sum of p, and vv += rt after every vector, so that sum over j of j * p_j = n * sum p -
+ * vv; per block of rows, st = running sum of rt and uu += st after every row, so that sum y * v =
+ * y_end * s - uu. Then sum x * v = L * (n * s_main - vv) + sum q (+ the last vector's x0 * p + q).
+ * The shift of uint16 is added back for every pixel at the end. R rows per block keep every lane
+ * below 2^31 (com_block_rows). Exact integers throughout, added to the float64 acc per band: the
+ * same bits as COM_FAST and COM_TILE, for either width. */
+#define COM_ROWS(T, LOAD, SHIFT, W, R)                                                             \
     do {                                                                                           \
         const T *restrict data = tile->data;                                                       \
         double *restrict acc = ctx->buffers[BUF_ACC].data;                                         \
-        const uint64_t w = t->width, n = w / 8, xt = w - 8, R = t->block_rows;                     \
-        const int tail = w % 8 != 0;                                                               \
-        int16_t wt[8], wq[8];                                                                      \
-        for (int c = 0; c < 8; c++) {                                                              \
-            wt[c] = xt + (uint64_t)c >= 8 * n;                                                     \
+        enum { L = COM_LANES_##W };                                                                \
+        const uint64_t w = t->width, n = w / L, xt = w - L;                                        \
+        const int tail = w % L != 0;                                                               \
+        int16_t wt[L], wq[L], wl[L], w1[L];                                                        \
+        for (int c = 0; c < L; c++) {                                                              \
+            wt[c] = xt + (uint64_t)c >= L * n;                                                     \
             wq[c] = (int16_t)(wt[c] * c);                                                          \
+            wl[c] = (int16_t)c;                                                                    \
+            w1[c] = 1;                                                                             \
         }                                                                                          \
-        const __m128i ones = _mm_set1_epi16(1), lanes = _mm_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7),    \
-                      mt = _mm_loadu_si128((const __m128i *)wt),                                   \
-                      mq = _mm_loadu_si128((const __m128i *)wq);                                   \
+        const COM_VEC_##W ones = COM_WORDS_##W(w1), lanes = COM_WORDS_##W(wl),                     \
+                          mt = COM_WORDS_##W(wt), mq = COM_WORDS_##W(wq);                          \
         const int64_t sumx = (int64_t)(w * (w - 1) / 2),                                           \
                       sumy = (int64_t)((2 * y0 + rows - 1) * rows / 2);                            \
         for (uint64_t f = 0; f < tile->depth; f++) {                                               \
             const T *restrict band = data + f * tile->frame_stride;                                \
             int64_t s = 0, sy = 0, sx = 0;                                                         \
-            for (uint64_t r0 = 0; r0 < rows; r0 += R) {                                            \
-                uint64_t r1 = rows - r0 < R ? rows : r0 + R;                                       \
-                __m128i z = _mm_setzero_si128(), st = z, uu = z, vv = z, qq = z, pt = z, qt = z;   \
+            for (uint64_t r0 = 0; r0 < rows; r0 += (R)) {                                          \
+                uint64_t r1 = rows - r0 < (R) ? rows : r0 + (R);                                   \
+                COM_VEC_##W z = COM_ZERO_##W(), st = z, uu = z, vv = z, qq = z, pt = z, qt = z;    \
                 for (uint64_t r = r0; r < r1; r++) {                                               \
                     const T *restrict row = band + r * w;                                          \
                     for (uint64_t o = 0; o < w * sizeof(T); o += 64)                               \
                         COM_PREFETCH((const char *)row + COM_PREFETCH_AHEAD + o);                  \
-                    __m128i rt = z;                                                                \
-                    for (uint64_t j = 0; j < n; j++) {                                             \
-                        __m128i v = LOAD8(row + 8 * j);                                            \
-                        rt = _mm_add_epi32(rt, _mm_madd_epi16(v, ones));                           \
-                        vv = _mm_add_epi32(vv, rt);                                                \
-                        qq = _mm_add_epi32(qq, _mm_madd_epi16(v, lanes));                          \
+                    COM_VEC_##W rt = z;                                                            \
+                    _Pragma("GCC unroll 4") for (uint64_t j = 0; j < n; j++) {                     \
+                        COM_VEC_##W v = LOAD(row + L * j);                                         \
+                        rt = COM_ADD_##W(rt, COM_MADD_##W(v, ones));                               \
+                        vv = COM_ADD_##W(vv, rt);                                                  \
+                        qq = COM_ADD_##W(qq, COM_MADD_##W(v, lanes));                              \
                     }                                                                              \
                     if (tail) {                                                                    \
-                        __m128i v = LOAD8(row + xt), p = _mm_madd_epi16(v, mt);                    \
-                        rt = _mm_add_epi32(rt, p);                                                 \
-                        pt = _mm_add_epi32(pt, p);                                                 \
-                        qt = _mm_add_epi32(qt, _mm_madd_epi16(v, mq));                             \
+                        COM_VEC_##W v = LOAD(row + xt), p = COM_MADD_##W(v, mt);                   \
+                        rt = COM_ADD_##W(rt, p);                                                   \
+                        pt = COM_ADD_##W(pt, p);                                                   \
+                        qt = COM_ADD_##W(qt, COM_MADD_##W(v, mq));                                 \
                     }                                                                              \
-                    st = _mm_add_epi32(st, rt);                                                    \
-                    uu = _mm_add_epi32(uu, st);                                                    \
+                    st = COM_ADD_##W(st, rt);                                                      \
+                    uu = COM_ADD_##W(uu, st);                                                      \
                 }                                                                                  \
-                int64_t bs = com_hsum(st), bt = com_hsum(pt);                                      \
+                int64_t bs = COM_HSUM_##W(st), bt = COM_HSUM_##W(pt);                              \
                 s += bs;                                                                           \
-                sy += (int64_t)(y0 + r1) * bs - com_hsum(uu);                                      \
-                sx += 8 * ((int64_t)n * (bs - bt) - com_hsum(vv)) + com_hsum(qq) +                 \
-                      (int64_t)xt * bt + com_hsum(qt);                                             \
+                sy += (int64_t)(y0 + r1) * bs - COM_HSUM_##W(uu);                                  \
+                sx += L * ((int64_t)n * (bs - bt) - COM_HSUM_##W(vv)) + COM_HSUM_##W(qq) +         \
+                      (int64_t)xt * bt + COM_HSUM_##W(qt);                                         \
             }                                                                                      \
             s += (int64_t)(SHIFT) * (int64_t)(rows * w);                                           \
             sy += (int64_t)(SHIFT) * (int64_t)w * sumy;                                            \
@@ -406,22 +458,97 @@ static inline int64_t com_hsum(__m128i v)
             acc[3 * f + 2] += (double)sx;                                                          \
         }                                                                                          \
     } while (0)
+
+/* COM_ROWS for each 8- and 16-bit input dtype, with vectors W; returns whether it took the dtype. */
+#define COM_ROWS_DTYPES(W, R)                                                                      \
+    switch (ctx->meta->input_dtype) {                                                              \
+    case UDF_U8: COM_ROWS(uint8_t, COM_LOAD_U8_##W, 0, W, R); return 1;                            \
+    case UDF_U16: COM_ROWS(uint16_t, COM_LOAD_U16_##W, 32768, W, R); return 1;                     \
+    case UDF_I8: COM_ROWS(int8_t, COM_LOAD_I8_##W, 0, W, R); return 1;                             \
+    case UDF_I16: COM_ROWS(int16_t, COM_LOAD_I16_##W, 0, W, R); return 1;                          \
+    default: return 0;                                                                             \
+    }
+
+static int com_rows_128(udf_ctx *ctx, const com_task *t, const udf_tile *tile, uint64_t y0,
+                        uint64_t rows)
+{
+    COM_ROWS_DTYPES(128, t->block_rows)
+}
+
+#if defined(COM_AVX2)
+COM_AVX2_FN static int com_rows_256(udf_ctx *ctx, const com_task *t, const udf_tile *tile,
+                                    uint64_t y0, uint64_t rows)
+{
+    COM_ROWS_DTYPES(256, t->block_rows)
+}
 #endif
+#endif
+
+/* Float data: the sums of a row are spread over COM_FLOAT_LANES partial sums by position within
+ * each run of the mask, and added in a fixed tree at the row's end. One running sum waited for its
+ * previous addition at every pixel (float additions may not be reordered); eight independent ones
+ * vectorise. The order depends only on the row and the mask, not on bands or threads, so the bits
+ * still do not either. */
+#define COM_FLOAT_LANES 8
+#define COM_TREE8(a) ((((a)[0] + (a)[1]) + ((a)[2] + (a)[3])) + (((a)[4] + (a)[5]) + ((a)[6] + (a)[7])))
+#define COM_FLOAT(T)                                                                               \
+    do {                                                                                           \
+        const T *restrict data = tile->data;                                                       \
+        double *restrict acc = ctx->buffers[BUF_ACC].data;                                         \
+        for (uint64_t f = 0; f < tile->depth; f++) {                                               \
+            const T *restrict band = data + f * tile->frame_stride;                                \
+            double s = acc[3 * f], sy = acc[3 * f + 1], sx = acc[3 * f + 2];                       \
+            for (uint64_t y = y0; y < y0 + rows; y++) {                                            \
+                const T *restrict row = band + (y - y0) * t->width;                                \
+                double ls[COM_FLOAT_LANES] = {0}, lx[COM_FLOAT_LANES] = {0};                       \
+                for (uint64_t k = t->row_first[y]; k < t->row_first[y + 1]; k++) {                 \
+                    uint64_t x = t->runs[k].x0, x1 = t->runs[k].x1;                                \
+                    for (; x + COM_FLOAT_LANES <= x1; x += COM_FLOAT_LANES) {                      \
+                        const double xd = (double)x; /* exact: (double)(x + l) == xd + l */        \
+                        _Pragma("GCC unroll 8") for (int l = 0; l < COM_FLOAT_LANES; l++) {        \
+                            double v = (double)row[x + (uint64_t)l];                               \
+                            ls[l] += v;                                                            \
+                            lx[l] += v * (xd + (double)l);                                         \
+                        }                                                                          \
+                    }                                                                              \
+                    for (int l = 0; x < x1; x++, l++) {                                            \
+                        double v = (double)row[x];                                                 \
+                        ls[l] += v;                                                                \
+                        lx[l] += v * (double)x;                                                    \
+                    }                                                                              \
+                }                                                                                  \
+                double rs = COM_TREE8(ls);                                                         \
+                s += rs;                                                                           \
+                sy += rs * (double)y;                                                              \
+                sx += COM_TREE8(lx);                                                               \
+            }                                                                                      \
+            acc[3 * f] = s;                                                                        \
+            acc[3 * f + 1] = sy;                                                                   \
+            acc[3 * f + 2] = sx;                                                                   \
+        }                                                                                          \
+    } while (0)
+
+COMMON_HOT
+static void com_float_tile(udf_ctx *ctx, const com_task *t, const udf_tile *tile, uint64_t y0,
+                           uint64_t rows)
+{
+    if (ctx->meta->input_dtype == UDF_F32)
+        COM_FLOAT(float);
+    else
+        COM_FLOAT(double);
+}
 
 static int com_tile(udf_ctx *ctx, const udf_tile *tile)
 {
     const com_task *t = ctx->task_data;
     uint64_t y0 = tile->sig_start / t->width, rows = tile->sig_count / t->width;
 #if defined(__SSE2__)
-    if (t->block_rows) {
-        switch (ctx->meta->input_dtype) {
-        case UDF_U8: COM_ROWS(uint8_t, COM_LOAD8_U8, 0); return UDF_OK;
-        case UDF_U16: COM_ROWS(uint16_t, COM_LOAD8_U16, 32768); return UDF_OK;
-        case UDF_I8: COM_ROWS(int8_t, COM_LOAD8_I8, 0); return UDF_OK;
-        case UDF_I16: COM_ROWS(int16_t, COM_LOAD8_I16, 0); return UDF_OK;
-        default: break;
-        }
-    }
+#if defined(COM_AVX2)
+    if (t->block_rows && t->lanes == 16 && com_rows_256(ctx, t, tile, y0, rows))
+        return UDF_OK;
+#endif
+    if (t->block_rows && t->lanes == 8 && com_rows_128(ctx, t, tile, y0, rows))
+        return UDF_OK;
 #endif
     if (t->fast) {
         switch (ctx->meta->input_dtype) {
@@ -463,8 +590,7 @@ static int com_tile(udf_ctx *ctx, const udf_tile *tile)
     case UDF_I32: COM_TILE(int32_t, double, double); break;
     case UDF_U64: COM_TILE(uint64_t, double, double); break;
     case UDF_I64: COM_TILE(int64_t, double, double); break;
-    case UDF_F32: COM_TILE(float, double, double); break;
-    case UDF_F64: COM_TILE(double, double, double); break;
+    case UDF_F32: case UDF_F64: com_float_tile(ctx, t, tile, y0, rows); break;
     default:
         ctx->host->error(ctx, "unsupported input dtype %d", (int)ctx->meta->input_dtype);
         return UDF_ERR_UNSUPPORTED;

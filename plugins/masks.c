@@ -9,6 +9,7 @@
 
 #include <udfhost/udf.h>
 
+#include "chunks.h"
 #include "common.h"
 
 /* GNU C (GCC, Clang): the dense kernels use vector extensions, and on x86 an AVX2 + FMA variant
@@ -91,6 +92,9 @@ typedef struct masks_task {
     uint32_t *idx;
     uint64_t *idx_first;
     uint64_t ngather; /* masks gathered */
+    /* For 8- and 16-bit data the gathered masks are applied as chunk sets instead (chunks.h,
+     * eight frames per pass): chunks.pairs is NULL when the tables do not fit. */
+    chunk_sets chunks;
 } masks_task;
 
 static void task_free(masks_task *t)
@@ -106,6 +110,7 @@ static void task_free(masks_task *t)
     free(t->gather);
     free(t->idx);
     free(t->idx_first);
+    chunk_sets_free(&t->chunks);
     free(t);
 }
 
@@ -422,6 +427,14 @@ static int task_make_sparse(udf_ctx *ctx, masks_task *t)
                 t->idx[nidx++] = (uint32_t)(t->runs[k].start + p);
     }
     t->idx_first[t->count] = nidx;
+    /* Rows of the first signal axis: tiles cut frames into bands of those. */
+    const udf_meta *m = ctx->meta;
+    uint64_t height = m->sig_shape[0], width = sig / height;
+    udf_dtype d = m->input_dtype;
+    if (t->ngather && (d == UDF_U8 || d == UDF_U16 || d == UDF_I8 || d == UDF_I16) &&
+        chunk_sets_fit(height, width, t->count) &&
+        chunk_sets_build(&t->chunks, height, width, t->count, t->idx, t->idx_first))
+        goto nomem;
     return UDF_OK;
 nomem:
     ctx->host->error(ctx, "out of memory for the sparse masks");
@@ -761,7 +774,7 @@ static uint64_t idx_lower(const uint32_t *idx, uint64_t lo, uint64_t hi, uint64_
 #define SPARSE_TILE(T, S, A)                                                                       \
     do {                                                                                           \
         const uint64_t ts = tile->sig_start, te = ts + tile->sig_count;                            \
-        for (uint64_t f0 = 0; f0 < tile->depth; f0 += GATHER_FRAMES) {                             \
+        for (uint64_t f0 = 0; !chunked && f0 < tile->depth; f0 += GATHER_FRAMES) {                \
             uint64_t nf = tile->depth - f0 < GATHER_FRAMES ? tile->depth - f0 : GATHER_FRAMES;     \
             if (t->ngather)                                                                        \
                 for (uint64_t f = 0; f < nf; f++)                                                  \
@@ -852,6 +865,13 @@ static uint64_t idx_lower(const uint32_t *idx, uint64_t lo, uint64_t hi, uint64_
         }                                                                                          \
     } while (0)
 
+#if defined(__SSE2__)
+CHUNK_SETS_DEFINE(u8, uint8_t, CHUNK_LOAD_U8, 0)
+CHUNK_SETS_DEFINE(u16, uint16_t, CHUNK_LOAD_U16, 32768)
+CHUNK_SETS_DEFINE(i8, int8_t, CHUNK_LOAD_I8, 0)
+CHUNK_SETS_DEFINE(i16, int16_t, CHUNK_LOAD_I16, 0)
+#endif
+
 static int masks_tile(udf_ctx *ctx, const udf_tile *tile)
 {
     const masks_task *t = ctx->task_data;
@@ -869,6 +889,17 @@ static int masks_tile(udf_ctx *ctx, const udf_tile *tile)
         dense_tile(t, tile, dt, acc);
         return UDF_OK;
     }
+    /* The gathered masks as chunk sets; SPARSE_TILE then does the others. */
+    int chunked = t->chunks.pairs != NULL;
+#if defined(__SSE2__)
+    switch (chunked ? dt : UDF_DTYPE_NONE) {
+    case UDF_U8: chunk_sets_apply_u8(&t->chunks, tile, acc, t->count); break;
+    case UDF_U16: chunk_sets_apply_u16(&t->chunks, tile, acc, t->count); break;
+    case UDF_I8: chunk_sets_apply_i8(&t->chunks, tile, acc, t->count); break;
+    case UDF_I16: chunk_sets_apply_i16(&t->chunks, tile, acc, t->count); break;
+    default: break;
+    }
+#endif
     switch (dt) {
     case UDF_U8: SPARSE_TILE(uint8_t, uint32_t, int64_t); break;
     case UDF_U16: SPARSE_TILE(uint16_t, uint32_t, int64_t); break;

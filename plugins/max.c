@@ -3,6 +3,8 @@
 #include <math.h>
 #include <udfhost/udf.h>
 
+#include "common.h"
+
 static int max_declare(udf_ctx *ctx)
 {
     /* input_dtype: the raw dtype, or float32 when the host applies corrections (NATIVE rule). The
@@ -41,6 +43,7 @@ static int max_declare(udf_ctx *ctx)
     } while (0)
 
 /* One switch over the element type for both hooks; the tile hook passes src == NULL. */
+COMMON_HOT
 static int max_dispatch(udf_ctx *ctx, const udf_tile *tile, udf_view *dest, const udf_view *src)
 {
     switch (ctx->meta->input_dtype) {

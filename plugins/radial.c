@@ -1,19 +1,17 @@
 /* radial: the azimuthally integrated profile of every frame, the sum of the pixels in each of N
  * rings of equal width around a centre, and the profile of the summed frame. A pixel->bin table
  * built once in init_task turns each frame into one pass of scattered float64 additions; for 8- and
- * 16-bit data, tables of 8-pixel chunks per bin (RADIAL_CHUNKS) or of runs of one bin
- * (RADIAL_SEG) give exact integer sums per bin instead, with the same bits, several times faster. */
+ * 16-bit data, tables of 8- or 16-pixel chunks per bin (chunks.h, eight frames per pass) or of
+ * runs of one bin (RADIAL_SEG) give exact integer sums per bin instead, with the same bits,
+ * several times faster. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 
 #include <udfhost/udf.h>
 
+#include "chunks.h"
 #include "common.h"
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 /* Radii beyond any detector; the host needs finite bounds to check a range. */
 #define RADIUS_MAX 1e9
@@ -46,19 +44,9 @@ typedef struct radial_task {
      * [seg_first[y], seg_first[y+1]), segment k covering columns [seg_x0[k], seg_x1[k]). */
     uint64_t *seg_first;
     uint32_t *seg_x0, *seg_x1, *seg_bin;
-    /* The chunk path (RADIAL_CHUNKS, 8- and 16-bit data with SSE2): each row is cut into chunks
-     * of 8 columns (the last one of a row moved left to end at the row's end; a pixel belongs to
-     * the chunk of column 8 * (x / 8)), and each (chunk, bin) with pixels of that bin is a pair
-     * (offset of the chunk in the frame << 8 | one bit per column of the chunk in the bin),
-     * ordered by bin, then row. Those of bin b and rows [y0, y1) are pairs[first[b * (height + 1)
-     * + y0] .. first[b * (height + 1) + y1]); cum_pixels, laid out the same way, counts their
-     * pixels. masks[bits] has 1 in the int16 lanes of the set bits. */
-    int chunks;
-    uint64_t height;
-    uint32_t *pairs;
-    uint32_t *first;
-    uint32_t *cum_pixels;
-    int16_t masks[256][8];
+    /* The chunk path (8- and 16-bit data with SSE2): the bins as sets of pixels; chunks.pairs is
+     * NULL when it does not apply. */
+    chunk_sets chunks;
 } radial_task;
 
 static void task_free(radial_task *t)
@@ -72,9 +60,7 @@ static void task_free(radial_task *t)
     free(t->seg_x0);
     free(t->seg_x1);
     free(t->seg_bin);
-    free(t->pairs);
-    free(t->first);
-    free(t->cum_pixels);
+    chunk_sets_free(&t->chunks);
     free(t);
 }
 
@@ -135,85 +121,34 @@ static int64_t bin_of(double d, double ri, double ro, double w, int64_t n)
     return k;
 }
 
-/* Build the pairs of the chunk path, when it applies (see radial_task): two passes over the
- * rows, one counting the pairs and pixels of each (bin, row), one storing the pairs. */
+/* The chunk tables of the bins (see radial_task), when they fit: the binned pixels, in flat order,
+ * sorted by bin (a counting sort keeps the flat order within each bin). */
 static int chunks_build(radial_task *t, uint64_t h, uint64_t w)
 {
-    uint64_t nb = t->n_bins, cells = nb * (h + 1) + 1;
-#if !defined(__SSE2__)
-    (void)cells;
-    return UDF_OK;
-#else
-    if (w < 8 || w > 65536 || h * w > (1u << 24) || nb * (h + 1) > (1u << 22))
+    uint64_t nb = t->n_bins, n = t->row_first[h];
+    if (!chunk_sets_fit(h, w, nb))
         return UDF_OK;
-    int64_t *rowbin = malloc(w * sizeof *rowbin);
-    uint32_t *fill = NULL;
-    if (!rowbin || !(t->first = calloc(cells, sizeof *t->first)) ||
-        !(t->cum_pixels = calloc(cells, sizeof *t->cum_pixels)) ||
-        !(fill = malloc(cells * sizeof *fill))) {
-        free(rowbin);
+    uint64_t *first = calloc(nb + 1, sizeof *first);
+    uint32_t *idx = malloc((n ? n : 1) * sizeof *idx);
+    if (!first || !idx) {
+        free(first);
+        free(idx);
         return UDF_ERR_NOMEM;
     }
-    for (int pass = 0; pass < 2; pass++) {
-        for (uint64_t y = 0; y < h; y++) {
-            for (uint64_t x = 0; x < w; x++)
-                rowbin[x] = -1;
-            for (uint64_t i = t->row_first[y]; i < t->row_first[y + 1]; i++)
-                rowbin[t->column[i]] = t->bin[i];
-            for (uint64_t c0 = 0; c0 < w; c0 += 8) {
-                uint64_t x0 = c0 + 8 <= w ? c0 : w - 8, c1 = c0 + 8 <= w ? c0 + 8 : w;
-                /* The bins of this chunk's columns, each once, with its bits. */
-                for (uint64_t x = c0; x < c1; x++) {
-                    int64_t b = rowbin[x];
-                    if (b < 0)
-                        continue;
-                    unsigned bits = 0, npix = 0;
-                    for (uint64_t u = x; u < c1; u++)
-                        if (rowbin[u] == b) {
-                            bits |= 1u << (u - x0);
-                            npix++;
-                            if (u > x)
-                                rowbin[u] = -2 - b; /* done; restored below */
-                        }
-                    uint64_t cell = (uint64_t)b * (h + 1) + y;
-                    if (pass == 0) {
-                        t->first[cell]++;
-                        t->cum_pixels[cell] += npix;
-                    } else {
-                        t->pairs[fill[cell]++] = (uint32_t)((y * w + x0) << 8 | bits);
-                    }
-                }
-                for (uint64_t x = c0; x < c1; x++)
-                    if (rowbin[x] <= -2)
-                        rowbin[x] = -2 - rowbin[x];
-            }
-        }
-        if (pass == 0) {
-            /* Counts to exclusive prefix sums, in (bin, row) order. */
-            uint32_t np = 0, npx = 0;
-            for (uint64_t c = 0; c < cells; c++) {
-                uint32_t a = t->first[c], b = t->cum_pixels[c];
-                t->first[c] = np;
-                t->cum_pixels[c] = npx;
-                fill[c] = np;
-                np += a;
-                npx += b;
-            }
-            if (!(t->pairs = malloc((np ? np : 1) * sizeof *t->pairs))) {
-                free(rowbin);
-                free(fill);
-                return UDF_ERR_NOMEM;
-            }
-        }
-    }
-    free(rowbin);
-    free(fill);
-    for (unsigned bits = 0; bits < 256; bits++)
-        for (int j = 0; j < 8; j++)
-            t->masks[bits][j] = (int16_t)((bits >> j) & 1);
-    t->chunks = 1;
-    return UDF_OK;
-#endif
+    for (uint64_t k = 0; k < n; k++)
+        first[t->bin[k] + 1]++;
+    for (uint64_t b = 0; b < nb; b++)
+        first[b + 1] += first[b];
+    for (uint64_t y = 0; y < h; y++)
+        for (uint64_t k = t->row_first[y]; k < t->row_first[y + 1]; k++)
+            idx[first[t->bin[k]]++] = (uint32_t)(y * w + t->column[k]);
+    for (uint64_t b = nb; b > 0; b--) /* each first[b] now holds the end of bin b: shift back */
+        first[b] = first[b - 1];
+    first[0] = 0;
+    int rc = chunk_sets_build(&t->chunks, h, w, nb, idx, first);
+    free(first);
+    free(idx);
+    return rc;
 }
 
 static int radial_init(udf_ctx *ctx, void **task_data)
@@ -293,7 +228,6 @@ static int radial_init(udf_ctx *ctx, void **task_data)
         }
     }
     t->seg_first[h] = ns;
-    t->height = h;
     if ((rc = chunks_build(t, h, w)) != UDF_OK) {
         task_free(t);
         return rc;
@@ -358,75 +292,10 @@ static int radial_init(udf_ctx *ctx, void **task_data)
     } while (0)
 
 #if defined(__SSE2__)
-/* 8 pixels of a chunk as int16: uint16 shifted by -32768 (SHIFT; added back per pixel at the end)
- * so that pmaddwd, which multiplies signed words, takes them. */
-#define RADIAL_LOAD_U8(p)                                                                          \
-    _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(p)), _mm_setzero_si128())
-#define RADIAL_LOAD_I8(p)                                                                          \
-    _mm_srai_epi16(_mm_unpacklo_epi8(_mm_setzero_si128(), _mm_loadl_epi64((const __m128i *)(p))), 8)
-#define RADIAL_LOAD_U16(p)                                                                         \
-    _mm_xor_si128(_mm_loadu_si128((const __m128i *)(p)), _mm_set1_epi16((short)0x8000))
-#define RADIAL_LOAD_I16(p) _mm_loadu_si128((const __m128i *)(p))
-
-/* Pairs summed into one int32 vector before it is flushed into int64: each pair adds at most
- * 2 * 32768 to a lane. */
-#define RADIAL_BATCH 16384
-
-/* Per frame and bin: the bin's pairs of the band's rows, each the 8 pixels of its chunk masked to
- * the bin and summed pairwise into int32 lanes by one pmaddwd, in registers; then the exact total
- * (plus SHIFT per pixel) is added to the bin's float64 sum. All sums are exact integers below
- * 2^53, so the bits equal those of RADIAL_TILE, whatever the band height. The next frame's band
- * (past the tile for its last frame: a prefetch never faults) is prefetched meanwhile, since the
- * bins visit the frame in no streaming order. */
-#define RADIAL_CHUNKS(T, LOAD8, SHIFT)                                                             \
-    do {                                                                                           \
-        const T *restrict data = tile->data;                                                       \
-        double *restrict acc = ctx->buffers[BUF_ACC].data;                                         \
-        const uint32_t *restrict pairs = t->pairs;                                                 \
-        uint64_t hh = t->height + 1, band_bytes = rows * t->width * sizeof(T);                     \
-        uint64_t off0 = y0 * t->width; /* pair offsets count from the frame's start */             \
-        for (uint64_t f = 0; f < tile->depth; f++) {                                               \
-            const T *restrict band = data + f * tile->frame_stride;                                \
-            double *restrict a = acc + f * t->n_bins;                                              \
-            const char *next = (const char *)(band + tile->frame_stride);                          \
-            uint64_t pf = 0;                                                                       \
-            for (uint64_t b = 0; b < t->n_bins; b++) {                                             \
-                /* Spread over the bins: a burst of prefetches would stall on the fill buffers. */ \
-                for (uint64_t pe = (b + 1) * band_bytes / t->n_bins; pf < pe; pf += 64)            \
-                    RADIAL_PREFETCH(next + pf);                                                    \
-                uint64_t i = t->first[b * hh + y0], e = t->first[b * hh + y0 + rows];              \
-                if (i == e)                                                                        \
-                    continue;                                                                      \
-                int64_t total = (int64_t)(SHIFT) * (int64_t)(t->cum_pixels[b * hh + y0 + rows] -   \
-                                                             t->cum_pixels[b * hh + y0]);          \
-                while (i < e) {                                                                    \
-                    uint64_t stop = e - i > RADIAL_BATCH ? i + RADIAL_BATCH : e;                   \
-                    __m128i s0 = _mm_setzero_si128(), s1 = _mm_setzero_si128();                    \
-                    for (; i + 1 < stop; i += 2) {                                                 \
-                        uint32_t p0 = pairs[i], p1 = pairs[i + 1];                                 \
-                        __m128i m0 = _mm_loadu_si128((const __m128i *)t->masks[p0 & 255]);         \
-                        __m128i m1 = _mm_loadu_si128((const __m128i *)t->masks[p1 & 255]);         \
-                        __m128i v0 = LOAD8(band + ((p0 >> 8) - off0));                             \
-                        __m128i v1 = LOAD8(band + ((p1 >> 8) - off0));                             \
-                        s0 = _mm_add_epi32(s0, _mm_madd_epi16(v0, m0));                            \
-                        s1 = _mm_add_epi32(s1, _mm_madd_epi16(v1, m1));                            \
-                    }                                                                              \
-                    if (i < stop) {                                                                \
-                        uint32_t p0 = pairs[i++];                                                  \
-                        __m128i m0 = _mm_loadu_si128((const __m128i *)t->masks[p0 & 255]);         \
-                        __m128i v0 = LOAD8(band + ((p0 >> 8) - off0));                             \
-                        s0 = _mm_add_epi32(s0, _mm_madd_epi16(v0, m0));                            \
-                    }                                                                              \
-                    int32_t l0[4], l1[4];                                                          \
-                    _mm_storeu_si128((__m128i *)l0, s0);                                           \
-                    _mm_storeu_si128((__m128i *)l1, s1);                                           \
-                    for (int j = 0; j < 4; j++)                                                    \
-                        total += (int64_t)l0[j] + (int64_t)l1[j];                                  \
-                }                                                                                  \
-                a[b] += (double)total;                                                             \
-            }                                                                                      \
-        }                                                                                          \
-    } while (0)
+CHUNK_SETS_DEFINE(u8, uint8_t, CHUNK_LOAD_U8, 0)
+CHUNK_SETS_DEFINE(u16, uint16_t, CHUNK_LOAD_U16, 32768)
+CHUNK_SETS_DEFINE(i8, int8_t, CHUNK_LOAD_I8, 0)
+CHUNK_SETS_DEFINE(i16, int16_t, CHUNK_LOAD_I16, 0)
 #endif
 
 static int radial_tile(udf_ctx *ctx, const udf_tile *tile)
@@ -434,12 +303,13 @@ static int radial_tile(udf_ctx *ctx, const udf_tile *tile)
     const radial_task *t = ctx->task_data;
     uint64_t y0 = tile->sig_start / t->width, rows = tile->sig_count / t->width;
 #if defined(__SSE2__)
-    if (t->chunks) {
+    if (t->chunks.pairs) {
+        double *acc = ctx->buffers[BUF_ACC].data;
         switch (ctx->meta->input_dtype) {
-        case UDF_U8: RADIAL_CHUNKS(uint8_t, RADIAL_LOAD_U8, 0); return UDF_OK;
-        case UDF_U16: RADIAL_CHUNKS(uint16_t, RADIAL_LOAD_U16, 32768); return UDF_OK;
-        case UDF_I8: RADIAL_CHUNKS(int8_t, RADIAL_LOAD_I8, 0); return UDF_OK;
-        case UDF_I16: RADIAL_CHUNKS(int16_t, RADIAL_LOAD_I16, 0); return UDF_OK;
+        case UDF_U8: chunk_sets_apply_u8(&t->chunks, tile, acc, t->n_bins); return UDF_OK;
+        case UDF_U16: chunk_sets_apply_u16(&t->chunks, tile, acc, t->n_bins); return UDF_OK;
+        case UDF_I8: chunk_sets_apply_i8(&t->chunks, tile, acc, t->n_bins); return UDF_OK;
+        case UDF_I16: chunk_sets_apply_i16(&t->chunks, tile, acc, t->n_bins); return UDF_OK;
         default: break;
         }
     }

@@ -228,20 +228,13 @@ static void stddev_int_tile(udf_ctx *ctx, const udf_tile *tile)
     }
 }
 
-static int stddev_tile(udf_ctx *ctx, const udf_tile *tile)
+/* The two-pass float64 path (the SSE2 kernel of the integer path above is hand-written and gains
+ * nothing from AVX2: it ran slower compiled for it). */
+COMMON_HOT
+static int stddev_float_tile(udf_ctx *ctx, const udf_tile *tile, uint64_t na)
 {
-    uint64_t *num_frames = ctx->buffers[BUF_NUM_FRAMES].data;
     double *sum = ctx->buffers[BUF_SUM].data, *varsum = ctx->buffers[BUF_VARSUM].data;
-    /* Frames may come in bands of rows, each band once for the same frames. num_frames counts a
-     * frame after its last band, so every band of a tile sees the same count na of earlier frames. */
-    uint64_t na = *num_frames, n = tile->sig_count, depth = tile->depth;
-    uint64_t stride = tile->frame_stride;
-    if (int_path(ctx->meta->input_dtype)) {
-        stddev_int_tile(ctx, tile);
-        if (tile->sig_start + tile->sig_count == ctx->meta->sig_size)
-            *num_frames += depth;
-        return UDF_OK;
-    }
+    uint64_t n = tile->sig_count, depth = tile->depth, stride = tile->frame_stride;
     switch (ctx->meta->input_dtype) {
     case UDF_U8: STDDEV_TILE(uint8_t); break;
     case UDF_U16: STDDEV_TILE(uint16_t); break;
@@ -255,8 +248,23 @@ static int stddev_tile(udf_ctx *ctx, const udf_tile *tile)
         ctx->host->error(ctx, "unsupported input dtype %d", (int)ctx->meta->input_dtype);
         return UDF_ERR_UNSUPPORTED;
     }
+    return UDF_OK;
+}
+
+static int stddev_tile(udf_ctx *ctx, const udf_tile *tile)
+{
+    uint64_t *num_frames = ctx->buffers[BUF_NUM_FRAMES].data;
+    /* Frames may come in bands of rows, each band once for the same frames. num_frames counts a
+     * frame after its last band, so every band of a tile sees the same count na of earlier frames. */
+    if (int_path(ctx->meta->input_dtype)) {
+        stddev_int_tile(ctx, tile);
+    } else {
+        int rc = stddev_float_tile(ctx, tile, *num_frames);
+        if (rc)
+            return rc;
+    }
     if (tile->sig_start + tile->sig_count == ctx->meta->sig_size)
-        *num_frames += depth;
+        *num_frames += tile->depth;
     return UDF_OK;
 }
 

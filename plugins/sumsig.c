@@ -5,6 +5,13 @@
 
 #include "common.h"
 
+/* AVX2 for 16-bit data where the compiler can target it for one function (GCC, Clang on x86-64),
+ * picked per tile by a CPU check that costs a load and a test. */
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define SUMSIG_AVX2 1
+#endif
+
 static const udf_param_decl sumsig_params[] = {
     {.name = "dtype", .type = UDF_PARAM_CHOICE, .default_value = "float32",
      .choices = "float32|float64", .help = "dtype of the result buffer intensity"},
@@ -64,8 +71,60 @@ static int sumsig_declare(udf_ctx *ctx)
         }                                                                                          \
     } while (0)
 
+#if defined(SUMSIG_AVX2)
+/* acc[f] += sum of the tile's pixels of frame f for 16-bit data (flip: 0x8000 for uint16, which
+ * pmaddwd, multiplying signed words, then sees as x - 32768; 0 for int16). pmaddwd against ones
+ * adds pixel pairs into int32 lanes: 3 instructions for 16 pixels, a third of what the compiler
+ * makes of SUMSIG_NARROW. Each lane gains at most 2^16 per vector, so the lanes are flushed into
+ * int64 every SUMSIG_VECTORS vectors; the shift is added back per pixel at the end. Exact. */
+#define SUMSIG_VECTORS 16384u
+__attribute__((target("avx2"))) static void sumsig_avx2(const udf_tile *tile, int64_t *acc,
+                                                         short flip, int64_t shift)
+{
+    const __m256i bits = _mm256_set1_epi16(flip), ones = _mm256_set1_epi16(1);
+    const uint64_t n = tile->sig_count, nv = n / 16;
+    for (uint64_t f = 0; f < tile->depth; f++) {
+        const int16_t *a = (const int16_t *)tile->data + f * tile->frame_stride;
+        int64_t s = shift * (int64_t)n;
+        for (uint64_t v0 = 0; v0 < nv; v0 += SUMSIG_VECTORS) {
+            uint64_t v1 = nv - v0 < SUMSIG_VECTORS ? nv : v0 + SUMSIG_VECTORS;
+            /* Two chains of additions, so that one does not wait on the other. */
+            __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+            uint64_t v = v0;
+            for (; v + 2 <= v1; v += 2) {
+                __m256i x0 = _mm256_loadu_si256((const __m256i *)(a + 16 * v));
+                __m256i x1 = _mm256_loadu_si256((const __m256i *)(a + 16 * v + 16));
+                s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_xor_si256(x0, bits), ones));
+                s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(_mm256_xor_si256(x1, bits), ones));
+            }
+            if (v < v1) {
+                __m256i x0 = _mm256_loadu_si256((const __m256i *)(a + 16 * v));
+                s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_xor_si256(x0, bits), ones));
+            }
+            int32_t l[16];
+            _mm256_storeu_si256((__m256i *)l, s0);
+            _mm256_storeu_si256((__m256i *)(l + 8), s1);
+            for (int k = 0; k < 16; k++)
+                s += l[k];
+        }
+        for (uint64_t p = 16 * nv; p < n; p++)
+            s += (int16_t)(a[p] ^ flip);
+        acc[f] += s;
+    }
+}
+#endif
+
+COMMON_HOT
 static int sumsig_tile(udf_ctx *ctx, const udf_tile *tile)
 {
+#if defined(SUMSIG_AVX2)
+    udf_dtype d = ctx->meta->input_dtype;
+    if ((d == UDF_U16 || d == UDF_I16) && (__builtin_cpu_init(), __builtin_cpu_supports("avx2"))) {
+        int u = d == UDF_U16;
+        sumsig_avx2(tile, ctx->buffers[BUF_ACC].data, u ? (short)0x8000 : 0, u ? 32768 : 0);
+        return UDF_OK;
+    }
+#endif
     switch (ctx->meta->input_dtype) {
     case UDF_U8: SUMSIG_NARROW(uint8_t, uint32_t); break;
     case UDF_U16: SUMSIG_NARROW(uint16_t, uint32_t); break;

@@ -1,0 +1,309 @@
+/* Per-frame sums over sets of pixels (radial bins, sparse binary masks) for 8- and 16-bit data:
+ * each set as chunks of 8 (SSE2) or 16 (AVX2) pixels with a bit mask each, summed exactly in int32
+ * lanes, eight frames per pass over a set's chunks. Shared by the radial and masks plugins; not
+ * part of the SDK. */
+#ifndef UDFHOST_PLUGINS_CHUNKS_H
+#define UDFHOST_PLUGINS_CHUNKS_H
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <udfhost/udf.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+/* The AVX2 kernel where the compiler can target it for one function (GCC, Clang on x86-64). */
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define CHUNK_AVX2 1
+#endif
+#endif
+
+/* The frames are seen as rows of `width` pixels (a band of a tile is a run of whole rows). Each row
+ * is cut into chunks of `lanes` columns (16 where the CPU has AVX2, else 8), the last one of a row
+ * moved left to end at the row's end (a pixel belongs to the chunk of column lanes * (x / lanes)).
+ * Each (set, chunk) holding pixels of the set is a pair (flat offset of the chunk << 16 | one bit
+ * per column of the chunk in the set), ordered by set, then row: those of set s and rows [y0, y1)
+ * are pairs[first[s * (height + 1) + y0] .. first[s * (height + 1) + y1]). cum_pixels, laid out
+ * the same way, counts their pixels before each cell. masks[bits] has 1 in the int16 lanes of the
+ * set bits (8 lanes; the AVX2 kernel makes its masks from the bits). Read-only once built. */
+typedef struct chunk_sets {
+    uint64_t nsets, height, width, lanes;
+    uint64_t *pairs;
+    uint32_t *first;
+    uint32_t *cum_pixels;
+    int16_t masks[256][8];
+} chunk_sets;
+
+/* Frames per pass over a set's chunks: each pair (and its mask) is loaded once for this many
+ * frames, and the frames' int32 sums stay in registers (8 + the mask and the pixels: 10 of the 16
+ * vector registers). One frame per pass cost about 12 instructions per pair and frame; eight,
+ * about 7. */
+#define CHUNK_FRAMES 8
+
+/* Rows per block of the walk over a tile (see CHUNK_SETS_DEFINE). */
+#define CHUNK_ROWS 8
+
+/* Most pairs summed in one int32 lane: each pair adds at most 2 * 32768 to a lane, so 16384 pairs
+ * stay below 2^31. A row holds at most width / lanes + 1 pairs of a set, so blocks of rows are cut
+ * to at most CHUNK_BATCH / (width / lanes + 1) rows (a flush to int64 inside the pair loop made GCC
+ * copy the accumulators around at every pair). */
+#define CHUNK_BATCH 16384
+
+static inline void chunk_sets_free(chunk_sets *c)
+{
+    free(c->pairs);
+    free(c->first);
+    free(c->cum_pixels);
+    c->pairs = NULL;
+    c->first = c->cum_pixels = NULL;
+}
+
+/* The chunk width for rows of `width` pixels on this CPU, fixed for the run (the sums are exact, so
+ * the bits are the same for either width); 0 without SSE2. */
+static inline uint64_t chunk_lanes(uint64_t width)
+{
+#if defined(CHUNK_AVX2)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && width >= 16)
+        return 16;
+#endif
+#if defined(__SSE2__)
+    return 8;
+#else
+    return 0;
+#endif
+}
+
+/* Whether chunk tables fit frames of height x width pixels and nsets sets: 32-bit pair counts,
+ * rows at least a chunk wide, and SSE2. */
+static inline int chunk_sets_fit(uint64_t height, uint64_t width, uint64_t nsets)
+{
+    uint64_t lanes = chunk_lanes(width);
+    return lanes && width >= lanes && height * width <= (1u << 30) &&
+           nsets * (height + 1) <= (1u << 22);
+}
+
+/* Build c for nsets sets of pixels: set s holds the flat pixel indices idx[idx_first[s] ..
+ * idx_first[s + 1]), increasing (sets may overlap, and may be empty). Call only when
+ * chunk_sets_fit() says so. Returns UDF_OK (c->pairs is NULL if the sets hold 2^32 pixels or more)
+ * or UDF_ERR_NOMEM (c then holds nothing to free). */
+static inline int chunk_sets_build(chunk_sets *c, uint64_t height, uint64_t width, uint64_t nsets,
+                                   const uint32_t *idx, const uint64_t *idx_first)
+{
+    uint64_t hh = height + 1, cells = nsets * hh + 1, n = idx_first[nsets], L = chunk_lanes(width);
+    if (n > UINT32_MAX) /* pair and pixel counts are 32-bit: leave c empty, unused */
+        return UDF_OK;
+    c->nsets = nsets;
+    c->height = height;
+    c->width = width;
+    c->lanes = L;
+    c->pairs = malloc((n ? n : 1) * sizeof *c->pairs); /* at most one pair per pixel */
+    c->first = malloc(cells * sizeof *c->first);
+    c->cum_pixels = malloc(cells * sizeof *c->cum_pixels);
+    if (!c->pairs || !c->first || !c->cum_pixels) {
+        chunk_sets_free(c);
+        return UDF_ERR_NOMEM;
+    }
+    uint32_t np = 0, npix = 0;
+    for (uint64_t s = 0; s < nsets; s++) {
+        uint64_t row = 0; /* the cells of rows before `row` are set */
+        for (uint64_t k = idx_first[s]; k < idx_first[s + 1];) {
+            uint64_t y = idx[k] / width, c0 = idx[k] % width / L * L;
+            uint64_t x0 = c0 + L <= width ? c0 : width - L;
+            for (; row <= y; row++) {
+                c->first[s * hh + row] = np;
+                c->cum_pixels[s * hh + row] = npix;
+            }
+            uint64_t bits = 0;
+            for (; k < idx_first[s + 1] && idx[k] / width == y && idx[k] % width / L * L == c0;
+                 k++, npix++)
+                bits |= 1u << (idx[k] % width - x0);
+            c->pairs[np++] = (y * width + x0) << 16 | bits;
+        }
+        for (; row <= height; row++) {
+            c->first[s * hh + row] = np;
+            c->cum_pixels[s * hh + row] = npix;
+        }
+    }
+    c->first[cells - 1] = np;
+    c->cum_pixels[cells - 1] = npix;
+    for (unsigned bits = 0; bits < 256; bits++)
+        for (int j = 0; j < 8; j++)
+            c->masks[bits][j] = (int16_t)((bits >> j) & 1);
+    return UDF_OK;
+}
+
+#if defined(__SSE2__)
+/* Vector operations for each width W (128: SSE2, 8 pixels; 256: AVX2, 16 pixels). LOAD gives the
+ * pixels as int16: uint16 shifted by -32768 (the SHIFT of CHUNK_SETS_DEFINE, added back per pixel
+ * at the end) so that pmaddwd, which multiplies signed words, takes them. MASK(p) gives, per
+ * lane, SIGN if the pair's bit is set, else 0: the 128 kernel loads 1s from masks[]; the 256 one
+ * compares the broadcast bits with one bit per lane, which gives -1s. */
+#define CHUNK_LOAD_U8_128(p) _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(p)), _mm_setzero_si128())
+#define CHUNK_LOAD_I8_128(p)                                                                       \
+    _mm_srai_epi16(_mm_unpacklo_epi8(_mm_setzero_si128(), _mm_loadl_epi64((const __m128i *)(p))), 8)
+#define CHUNK_LOAD_U16_128(p)                                                                      \
+    _mm_xor_si128(_mm_loadu_si128((const __m128i *)(p)), _mm_set1_epi16((short)0x8000))
+#define CHUNK_LOAD_I16_128(p) _mm_loadu_si128((const __m128i *)(p))
+#define CHUNK_VEC_128 __m128i
+#define CHUNK_ZERO_128() _mm_setzero_si128()
+#define CHUNK_ADD_128 _mm_add_epi32
+#define CHUNK_MADD_128 _mm_madd_epi16
+#define CHUNK_MASK_128(p) _mm_loadu_si128((const __m128i *)c->masks[(p) & 255])
+#define CHUNK_SIGN_128 1
+#define CHUNK_HSUM_128 chunk_hsum_128
+
+static inline int64_t chunk_hsum_128(__m128i v)
+{
+    int32_t l[4];
+    _mm_storeu_si128((__m128i *)l, v);
+    return (int64_t)l[0] + l[1] + l[2] + l[3];
+}
+
+#if defined(CHUNK_AVX2)
+#define CHUNK_LOAD_U8_256(p) _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(p)))
+#define CHUNK_LOAD_I8_256(p) _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p)))
+#define CHUNK_LOAD_U16_256(p)                                                                      \
+    _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(p)), _mm256_set1_epi16((short)0x8000))
+#define CHUNK_LOAD_I16_256(p) _mm256_loadu_si256((const __m256i *)(p))
+#define CHUNK_VEC_256 __m256i
+#define CHUNK_ZERO_256() _mm256_setzero_si256()
+#define CHUNK_ADD_256 _mm256_add_epi32
+#define CHUNK_MADD_256 _mm256_madd_epi16
+#define CHUNK_MASK_256(p)                                                                          \
+    _mm256_cmpeq_epi16(_mm256_and_si256(_mm256_set1_epi16((short)(p)), lanebit), lanebit)
+#define CHUNK_SIGN_256 (-1)
+#define CHUNK_HSUM_256 chunk_hsum_256
+#define CHUNK_FN_256 __attribute__((target("avx2")))
+
+/* In registers: through a stack array, GCC stored the accumulators at every pair. */
+CHUNK_FN_256 static inline int64_t chunk_hsum_256(__m256i v)
+{
+    __m256i w = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(v)),
+                                 _mm256_cvtepi32_epi64(_mm256_extracti128_si256(v, 1)));
+    __m128i s = _mm_add_epi64(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+    return _mm_cvtsi128_si64(s) + _mm_extract_epi64(s, 1);
+}
+#endif
+
+/* Pixels of the chunk at q masked by m (summed in pairs by pmaddwd), added to the lanes of a. */
+#define CHUNK_ADD(W, a, LOAD, q, m) ((a) = CHUNK_ADD_##W((a), CHUNK_MADD_##W(LOAD(q), (m))))
+
+/* One pass over pairs [i, e) for the CHUNK_FRAMES frames at b + k * stride: sums[k] += the frame's
+ * masked pixels (shifted as LOAD does, times SIGN). At most CHUNK_BATCH pairs (see CHUNK_APPLY).
+ * Eight named accumulators, not an array: GCC then keeps them in registers. */
+#define CHUNK_PASS8(T, W, LOAD)                                                                    \
+    do {                                                                                           \
+        CHUNK_VEC_##W a0 = CHUNK_ZERO_##W(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, \
+                      a7 = a0;                                                                     \
+        for (; i < e; i++) {                                                                       \
+            uint64_t p = pairs[i];                                                                 \
+            CHUNK_VEC_##W m = CHUNK_MASK_##W(p);                                                   \
+            const T *q = b + ((p >> 16) - off0);                                                   \
+            CHUNK_ADD(W, a0, LOAD, q, m);                                                          \
+            CHUNK_ADD(W, a1, LOAD, q + stride, m);                                                 \
+            CHUNK_ADD(W, a2, LOAD, q + 2 * stride, m);                                             \
+            CHUNK_ADD(W, a3, LOAD, q + 3 * stride, m);                                             \
+            CHUNK_ADD(W, a4, LOAD, q + 4 * stride, m);                                             \
+            CHUNK_ADD(W, a5, LOAD, q + 5 * stride, m);                                             \
+            CHUNK_ADD(W, a6, LOAD, q + 6 * stride, m);                                             \
+            CHUNK_ADD(W, a7, LOAD, q + 7 * stride, m);                                             \
+        }                                                                                          \
+        sums[0] = CHUNK_HSUM_##W(a0);                                                              \
+        sums[1] = CHUNK_HSUM_##W(a1);                                                              \
+        sums[2] = CHUNK_HSUM_##W(a2);                                                              \
+        sums[3] = CHUNK_HSUM_##W(a3);                                                              \
+        sums[4] = CHUNK_HSUM_##W(a4);                                                              \
+        sums[5] = CHUNK_HSUM_##W(a5);                                                              \
+        sums[6] = CHUNK_HSUM_##W(a6);                                                              \
+        sums[7] = CHUNK_HSUM_##W(a7);                                                              \
+    } while (0)
+
+/* The same for one frame. */
+#define CHUNK_PASS1(T, W, LOAD)                                                                    \
+    do {                                                                                           \
+        CHUNK_VEC_##W a0 = CHUNK_ZERO_##W();                                                       \
+        for (; i < e; i++) {                                                                       \
+            uint64_t p = pairs[i];                                                                 \
+            CHUNK_VEC_##W m = CHUNK_MASK_##W(p);                                                   \
+            CHUNK_ADD(W, a0, LOAD, b + ((p >> 16) - off0), m);                                     \
+        }                                                                                          \
+        sums[0] = CHUNK_HSUM_##W(a0);                                                              \
+    } while (0)
+
+/* acc[f * nacc + s] += the sum of set s's pixels in frame f of the tile (its band of rows), for
+ * data of type T, with vectors of width W. The tile is walked in blocks of rows, all sets of a
+ * block before the next one, so that eight frames' rows of one block (2 KiB a row of 128 uint16
+ * pixels) stay in L1 while the sets visit them in their own order, and the blocks stream through
+ * memory as the hardware prefetcher expects; walking a whole tile set by set instead reads it from
+ * L2 in no order, and ran slower than one frame at a time even with half the instructions. Blocks
+ * are at least CHUNK_ROWS rows, and more when there are many sets, so that skipping the sets
+ * without pixels in a block costs at most about one test per chunk (within CHUNK_BATCH). All sums are exact integers
+ * below 2^53, so each float64 addition is exact and the bits do not depend on the band height,
+ * the blocks, the width or how frames are grouped. */
+#define CHUNK_APPLY(T, LOAD, SHIFT, W)                                                             \
+    do {                                                                                           \
+        const T *data = tile->data;                                                                \
+        const uint64_t *restrict pairs = c->pairs;                                                 \
+        const uint64_t w = c->width, hh = c->height + 1, stride = tile->frame_stride;              \
+        const uint64_t y0 = tile->sig_start / w, y1 = y0 + tile->sig_count / w, off0 = y0 * w;     \
+        const uint64_t most = CHUNK_BATCH / (w / c->lanes + 1) ? CHUNK_BATCH / (w / c->lanes + 1) : 1; \
+        uint64_t block = c->nsets * 8 / w > CHUNK_ROWS ? c->nsets * 8 / w : CHUNK_ROWS;            \
+        block = block < most ? block : most;                                                       \
+        for (uint64_t f = 0; f < tile->depth;) {                                                   \
+            const uint64_t nf = tile->depth - f >= CHUNK_FRAMES ? CHUNK_FRAMES : 1;                \
+            const T *b = data + f * stride;                                                        \
+            for (uint64_t ya = y0; ya < y1; ya += block) {                                         \
+                const uint64_t yb = y1 - ya < block ? y1 : ya + block;                             \
+                for (uint64_t s = 0; s < c->nsets; s++) {                                          \
+                    uint64_t i = c->first[s * hh + ya];                                            \
+                    const uint64_t e = c->first[s * hh + yb];                                      \
+                    if (i == e)                                                                    \
+                        continue;                                                                  \
+                    const int64_t shift = (int64_t)(SHIFT) * (int64_t)(c->cum_pixels[s * hh + yb] -\
+                                                                       c->cum_pixels[s * hh + ya]);\
+                    int64_t sums[CHUNK_FRAMES];                                                    \
+                    if (nf == CHUNK_FRAMES)                                                        \
+                        CHUNK_PASS8(T, W, LOAD##_##W);                                             \
+                    else                                                                           \
+                        CHUNK_PASS1(T, W, LOAD##_##W);                                             \
+                    for (uint64_t k = 0; k < nf; k++)                                              \
+                        acc[(f + k) * nacc + s] += (double)(CHUNK_SIGN_##W * sums[k] + shift);     \
+                }                                                                                  \
+            }                                                                                      \
+            f += nf;                                                                               \
+        }                                                                                          \
+    } while (0)
+
+/* Defines chunk_sets_apply_SUFFIX(c, tile, acc, nacc), which runs CHUNK_APPLY for data of type T
+ * (LOAD: CHUNK_LOAD_U8 ... CHUNK_LOAD_I16) with the width c->lanes. */
+#if defined(CHUNK_AVX2)
+#define CHUNK_SETS_DEFINE(SUFFIX, T, LOAD, SHIFT)                                                  \
+    CHUNK_FN_256 static void chunk_sets_apply256_##SUFFIX(const chunk_sets *c,                    \
+                                                          const udf_tile *tile, double *acc,       \
+                                                          uint64_t nacc)                           \
+    {                                                                                              \
+        const __m256i lanebit = _mm256_setr_epi16(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024,     \
+                                                  2048, 4096, 8192, 16384, (short)0x8000);         \
+        CHUNK_APPLY(T, LOAD, SHIFT, 256);                                                          \
+    }                                                                                              \
+    static void chunk_sets_apply_##SUFFIX(const chunk_sets *c, const udf_tile *tile, double *acc,  \
+                                          uint64_t nacc)                                           \
+    {                                                                                              \
+        if (c->lanes == 16)                                                                        \
+            chunk_sets_apply256_##SUFFIX(c, tile, acc, nacc);                                      \
+        else                                                                                       \
+            CHUNK_APPLY(T, LOAD, SHIFT, 128);                                                      \
+    }
+#else
+#define CHUNK_SETS_DEFINE(SUFFIX, T, LOAD, SHIFT)                                                  \
+    static void chunk_sets_apply_##SUFFIX(const chunk_sets *c, const udf_tile *tile, double *acc,  \
+                                          uint64_t nacc)                                           \
+    {                                                                                              \
+        CHUNK_APPLY(T, LOAD, SHIFT, 128);                                                          \
+    }
+#endif
+#endif
+
+#endif
