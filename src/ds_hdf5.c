@@ -1,6 +1,7 @@
 /* HDF5 files (also EMD from Velox or py4DSTEM): one numeric dataset whose leading dims are the nav
  * and trailing --sig-dims dims the signal. Contiguous data is mapped (zero copy); chunked or
- * filtered data is read with H5Dread under one lock, because libhdf5 is not thread-safe. */
+ * filtered data is read with H5Dread under one lock, because libhdf5 is not thread-safe. Built
+ * as the module udfhost-hdf5.so (see ds_hdf5.h), which ds_hdf5_load.c loads. */
 #include <errno.h>
 #include <hdf5.h>
 #include <inttypes.h>
@@ -10,9 +11,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "config.h"
 #include "ds.h"
+#include "ds_hdf5.h"
 #include "dtype.h"
 #include "shape.h"
+
+/* The host's functions this reader calls, set by udfhost_hdf5_reader. */
+static ds_hdf5_host host;
 
 /* Protects every call into libhdf5. A serial build may not be entered from two threads; a
  * thread-safe one (Debian's 1.10.8 is, see H5is_library_threadsafe) takes one global lock inside
@@ -266,8 +272,8 @@ static int set_shape(ds *d, const ds_options *o, hdf5_state *s, err *e)
                        name, shape);
     s->frame_bytes = d->frame_bytes;
     /* The user's shapes may regroup the file's dims but must keep frame count and size. */
-    int rc = ds_apply_user_nav(d, o, e);
-    return rc ? rc : ds_apply_user_sig(d, o, e);
+    int rc = host.apply_user_nav(d, o, e);
+    return rc ? rc : host.apply_user_sig(d, o, e);
 }
 
 /* --- Layout ---------------------------------------------------------------------------------- */
@@ -376,13 +382,9 @@ static void state_free(hdf5_state *s)
     free(s);
 }
 
-/* Contiguous data needs no HDF5 after open: the mapping reader serves it. */
-static const ds_reader hdf5_mapped_reader = {
-    .name = "hdf5",
-    .read = ds_map_read,
-    .release = ds_map_release,
-    .close = ds_map_close,
-};
+/* Contiguous data needs no HDF5 after open: the host's mapping reader serves it (its functions
+ * are filled in by udfhost_hdf5_reader). */
+static ds_reader hdf5_mapped_reader = {.name = "hdf5"};
 
 /* The dataset's type, shape and layout; everything under hdf5_lock. On success either s is
  * d->state (read through H5Dread) or *map_offset is where the contiguous data starts. */
@@ -487,7 +489,7 @@ static int hdf5_open(ds *d, const ds_options *o, err *e)
         return rc;
     if (map_offset != HADDR_UNDEF) {
         /* ds_map_frames checks that the file holds every frame ("file too short"). */
-        if ((rc = ds_map_frames(d, o->path, map_offset, d->frame_bytes, e)))
+        if ((rc = host.map_frames(d, o->path, map_offset, d->frame_bytes, e)))
             return rc;
         d->reader = &hdf5_mapped_reader;
         d->io = "mmap (hdf5 contiguous)";
@@ -582,19 +584,21 @@ static void hdf5_close(ds *d)
     d->state = NULL;
 }
 
-/* The signature may also sit at 512, 1024, ... after a user block; those files are found by
- * their name instead. */
-static bool hdf5_probe(const unsigned char *head, size_t n)
-{
-    static const unsigned char magic[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
-    return n >= sizeof magic && !memcmp(head, magic, sizeof magic);
-}
-
-const ds_reader ds_hdf5_reader = {
+static const ds_reader hdf5_reader = {
     .name = "hdf5",
-    .extensions = ".h5|.hdf5|.hdf|.he5|.emd|.nxs",
-    .probe = hdf5_probe,
     .open = hdf5_open,
     .read = hdf5_read,
     .close = hdf5_close,
 };
+
+__attribute__((visibility("default")))
+const ds_reader *udfhost_hdf5_reader(const ds_hdf5_host *h, const char *version)
+{
+    if (strcmp(version, PACKAGE_VERSION))
+        return NULL;
+    host = *h;
+    hdf5_mapped_reader.read = host.map_read;
+    hdf5_mapped_reader.release = host.map_release;
+    hdf5_mapped_reader.close = host.map_close;
+    return &hdf5_reader;
+}

@@ -1,11 +1,14 @@
 """HDF5 datasets: files written by h5py (contiguous, chunked, compressed, EMD-like layouts) give the
 same sums as NumPy and as the same data in a raw file; bad files and flags fail with one line."""
 import os
+import shutil
+import subprocess
 
 import h5py
 import numpy as np
 
-from udfhost_test import assert_equal, load, main, random_frames, raw_args, run, write_raw
+from udfhost_test import (UDFHOST, assert_equal, load, main, random_frames, raw_args, run,
+                          write_raw)
 
 RNG = np.random.default_rng(20261205)
 NAV, SIG = (7, 9), (13, 11)
@@ -260,9 +263,37 @@ def test_flags_that_disagree_with_the_file(tmp):
                name="agree")
 
 
+
+def test_hdf5_module_loads_only_when_needed(tmp):
+    """libhdf5 is not linked into udfhost (its dependencies slowed every start); the HDF5 reader
+    module is loaded for HDF5 files only, and a udfhost that cannot find it says so."""
+    p = subprocess.run(["readelf", "-d", UDFHOST], capture_output=True, text=True, check=True)
+    needed = [line for line in p.stdout.splitlines() if "(NEEDED)" in line]
+    assert needed and not any("hdf5" in line for line in needed), needed
+    data = random_frames(RNG, NAV + SIG, "<u2")
+    path = write_h5(os.path.join(tmp, "scan.h5"), "data", data)
+    # A copy of the binary away from its build directory looks only in the installed place.
+    if os.path.exists("/usr/local/libexec/udfhost/udfhost-hdf5.so"):
+        print("note: udfhost is installed in /usr/local; the missing-module case was skipped")
+        return
+    lone = os.path.join(tmp, "udfhost")
+    shutil.copy(UDFHOST, lone)
+    p = subprocess.run([lone, "info", path], capture_output=True, text=True)
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 3 and len(lines) == 1, (p.returncode, p.stderr)
+    assert "cannot read HDF5 files: the HDF5 module of udfhost did not load" in lines[0] and \
+        "udfhost-hdf5.so" in lines[0], lines[0]
+    raw = os.path.join(tmp, "scan.raw")
+    write_raw(raw, data)
+    p = subprocess.run([lone, "info", *raw_args(NAV, SIG, "<u2"), raw], capture_output=True,
+                       text=True)
+    assert p.returncode == 0, p.stderr
+
+
 main([test_contiguous_uint16_is_mapped, test_detected_by_magic_without_extension,
       test_big_endian_int32, test_float32_3d_with_nav_shape, test_sig_dims_and_sig_shape,
       test_chunked_gzip, test_chunked_shuffle_edge_chunks,
       test_chunked_reads_across_rows_and_planes, test_several_candidates_need_hdf5_path,
       test_py4dstem_and_emd_layouts, test_unsupported_datasets, test_absurd_shape,
-      test_truncated_and_corrupt_files, test_flags_that_disagree_with_the_file])
+      test_truncated_and_corrupt_files, test_flags_that_disagree_with_the_file,
+      test_hdf5_module_loads_only_when_needed])

@@ -42,10 +42,12 @@ cat >"$out/config.h" <<CONFIG
 CONFIG
 
 cflags="-std=c11 -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=undefined -D_GNU_SOURCE
+ -DUDFHOST_HDF5_BUILTIN
  -I$top/src -I$top/plugin-sdk -I$out -I$here $pkg_cflags"
 
-sources=$(sed -n '/^libudfhost_la_SOURCES *=/,/[^\\]$/p' "$top/Makefile.am" |
-          tr ' \t\\' '\n\n\n' | grep '^src/.*\.c$')
+# The HDF5 reader is a module of udfhost; here it is linked in (UDFHOST_HDF5_BUILTIN).
+sources="$(sed -n '/^libudfhost_la_SOURCES *=/,/[^\\]$/p' "$top/Makefile.am" |
+          tr ' \t\\' '\n\n\n' | grep '^src/.*\.c$') src/ds_hdf5.c"
 [ -n "$sources" ] || { echo "build.sh: no sources found in $top/Makefile.am" >&2; exit 1; }
 
 export CC cflags lib_san out top
