@@ -145,7 +145,7 @@ bench_op() {
     wanted "$op" "$dt" || return 0
     bytes=$(fsize "$file")
     [ "$op" = pick ] && bytes=0     # reads one frame: time, not bandwidth
-    printf '%-14s %-8s' "$op" "$dt" >&2
+    printf '%-15s %-8s' "$op" "$dt" >&2
     for t in $THREADS; do rec "$op" "$dt" "$t" bytes "$bytes"; done
     rec "$op" "$dt" np bytes "$bytes"
     rep=1
@@ -233,6 +233,9 @@ else
             bench_op logsum $dt "$f" "$nav" "$SIG" logsum -- --plugin logsum
             bench_op sum+sumsig+com $dt "$f" "$nav" "$SIG" fused -- \
                 --plugin sum --plugin sumsig --plugin com
+            # The I/O backends other than the default (mmap for data in page cache).
+            bench_op sum-io-read $dt "$f" "$nav" "$SIG" sum -- --plugin sum --io read
+            bench_op sum-io-direct $dt "$f" "$nav" "$SIG" sum -- --plugin sum --io direct
         }
     done
 fi
@@ -244,39 +247,50 @@ REPS_SAVE=$REPS REPS=$tiny_reps
 bench_op sum-tiny uint16 "$FTINY" "$TNAV" "$TSIG" sum -- --plugin sum
 REPS=$REPS_SAVE
 
-# Cold pass: caches dropped before each run; udfhost sum (all cores) vs dd's sequential read.
-cold=no
-if [ "$BENCH_QUICK" != 1 ] && [ "$BENCH_COLD" != 0 ] && wanted sum-cold uint16 &&
-    { sync && echo 1 >/proc/sys/vm/drop_caches; } 2>/dev/null; then
-    cold=yes
-    creps=$REPS
-    [ "$creps" -gt 3 ] && creps=3
+# Cold pass: caches dropped before each run; udfhost sum (all cores) vs dd's sequential read,
+# with each I/O backend: cold_row NAME UDFHOST_IO_ARGS...
+cold_row() {
+    row=$1
+    shift
+    wanted "$row" uint16 || return 0
     bytes=$(fsize "$F16")
-    rec sum-cold uint16 "$NPROC" bytes "$bytes"
-    printf '%-14s %-8s' sum-cold uint16 >&2
+    rec "$row" uint16 "$NPROC" bytes "$bytes"
+    printf '%-15s %-8s' "$row" uint16 >&2
     i=1
     while [ "$i" -le "$creps" ]; do
         sync && echo 1 >/proc/sys/vm/drop_caches
         if "$WT" "$tmp/wt" dd if="$F16" of=/dev/null bs=16M >/dev/null 2>"$tmp/err" </dev/null; then
-            read -r secs _ <"$tmp/wt" && rec sum-cold uint16 "$NPROC" dd "$secs"
+            read -r secs _ <"$tmp/wt" && rec "$row" uint16 "$NPROC" dd "$secs"
         else
             fail "dd cold" uint16 1
         fi
         sync && echo 1 >/proc/sys/vm/drop_caches
         rm -rf "$tmp/udf-out"
-        if "$WT" "$tmp/wt" "$UDFHOST" run --plugin sum --format raw --dtype uint16 \
+        if "$WT" "$tmp/wt" "$UDFHOST" run --plugin sum "$@" --format raw --dtype uint16 \
             --nav-shape "$NAV16" --sig-shape "$SIG" --threads "$NPROC" -q -o "$tmp/udf-out" \
             "$F16" >/dev/null 2>"$tmp/err" </dev/null; then
-            read -r secs rss_kib _ <"$tmp/wt" && rec sum-cold uint16 "$NPROC" udf "$secs"
-            [ "$i" = 1 ] && rec sum-cold uint16 "$NPROC" rss "$rss_kib"
+            read -r secs rss_kib _ <"$tmp/wt" && rec "$row" uint16 "$NPROC" udf "$secs"
+            [ "$i" = 1 ] && rec "$row" uint16 "$NPROC" rss "$rss_kib"
         else
-            fail "udfhost sum cold" uint16 "$NPROC"
-            rec sum-cold uint16 "$NPROC" failed 1
+            fail "udfhost $row" uint16 "$NPROC"
+            rec "$row" uint16 "$NPROC" failed 1
         fi
         printf '.' >&2
         i=$((i + 1))
     done
     echo >&2
+}
+
+cold=no
+if [ "$BENCH_QUICK" != 1 ] && [ "$BENCH_COLD" != 0 ] &&
+    { wanted sum-cold uint16 || wanted sum-cold-read uint16 || wanted sum-cold-direct uint16; } &&
+    { sync && echo 1 >/proc/sys/vm/drop_caches; } 2>/dev/null; then
+    cold=yes
+    creps=$REPS
+    [ "$creps" -gt 3 ] && creps=3
+    cold_row sum-cold
+    cold_row sum-cold-read --io read
+    cold_row sum-cold-direct --io direct
     cat "$F16" >/dev/null   # leave it warm
 fi
 
@@ -299,7 +313,7 @@ function median(key,   n, i, j, v, a) {
     val[k, ++cnt[k]] = $5
 }
 END {
-    hdr = sprintf("%-14s %-7s %7s %9s %7s %8s %7s %9s %8s %8s", "operation", "dtype", "threads", "seconds", "GB/s", "ceil GB/s", "of ceil", "numpy s", "vs numpy", "RSS MiB")
+    hdr = sprintf("%-15s %-7s %7s %9s %7s %8s %7s %9s %8s %8s", "operation", "dtype", "threads", "seconds", "GB/s", "ceil GB/s", "of ceil", "numpy s", "vs numpy", "RSS MiB")
     print hdr
     gsub(/./, "-", hdr); print hdr
     print "operation,dtype,threads,median_s,gbps,ceiling_gbps,ceiling_fraction,numpy_s,speedup_vs_numpy,peak_rss_mib,ceiling_mmap_s,ceiling_pread_s,ceiling_dd_s,reps,status" > csv
@@ -323,7 +337,7 @@ END {
         sp = (u != "" && np_s != "") ? sprintf("%.1fx", np_s / u) : "-"
         spc = (u != "" && np_s != "") ? sprintf("%.2f", np_s / u) : ""
         rs = ((op, dt, t) in rss) ? sprintf("%.1f", rss[op, dt, t] / 1024) : "-"
-        printf "%-14s %-7s %7s %9s %7s %8s %7s %9s %8s %8s%s\n", op, dt, t, (u == "" ? "FAILED" : sprintf("%.4f", u)), gb, cg, fr, (np_s == "" ? "-" : sprintf("%.4f", np_s)), sp, rs, (status == "ok" ? "" : "  " status)
+        printf "%-15s %-7s %7s %9s %7s %8s %7s %9s %8s %8s%s\n", op, dt, t, (u == "" ? "FAILED" : sprintf("%.4f", u)), gb, cg, fr, (np_s == "" ? "-" : sprintf("%.4f", np_s)), sp, rs, (status == "ok" ? "" : "  " status)
         printf "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%d,%s\n", op, dt, t, u, (gb == "-" ? "" : gb), (cg == "-" ? "" : cg), frc, np_s, spc, (rs == "-" ? "" : rs), mm, pr, dd, cnt[op SUBSEP dt SUBSEP t SUBSEP "udf"], status > csv
     }
 }' "$raw"
@@ -331,10 +345,10 @@ END {
 echo
 echo "GB/s: input bytes (1e9) per second of whole-process udfhost time. of ceil: the ceiling's time"
 echo "over udfhost's (ceiling = faster of the mmap and pread readers, same threads, same loop;"
-echo "dd's sequential read for sum-cold). vs numpy: NumPy's time (1 thread, op only) over udfhost's."
+echo "dd's sequential read for the sum-cold rows). vs numpy: NumPy's time (1 thread, op only) over udfhost's."
 echo "pick reads one frame: its time should not depend on the dataset size."
 [ -s "$tmp/notes" ] && sort -u "$tmp/notes"
-[ "$cold" = yes ] && echo "sum-cold: page cache dropped (echo 1 > /proc/sys/vm/drop_caches) before every run." ||
+[ "$cold" = yes ] && echo "sum-cold*: page cache dropped (echo 1 > /proc/sys/vm/drop_caches) before every run." ||
     echo "cold pass: skipped (BENCH_QUICK, BENCH_COLD=0, or drop_caches not permitted)"
 echo "CSV: $BENCH_CSV   ($(($(date +%s) - start)) s in all)"
 
