@@ -104,6 +104,27 @@ def test_isolated_results_are_the_same_bits(tmp):
     assert_equal(got, want.astype(got.dtype), "sumsig with --isolate and an ROI")
 
 
+def test_isolated_readers_with_state(tmp):
+    """Worker processes share what the parent opened before forking: libhdf5's file (read with
+    pread) and libtiff's decoder handles (opened per worker) must still give the same bits."""
+    import h5py
+    import tifffile
+    data = (np.arange(12 * 10 * 32 * 32) * 2654435761 % 5003).astype("<u2").reshape(12, 10, 32, 32)
+    h5 = os.path.join(tmp, "scan.h5")
+    with h5py.File(h5, "w") as f:
+        f.create_dataset("data", data=data, chunks=(1, 3, 32, 32), compression="gzip")
+    tif = os.path.join(tmp, "scan.tif")
+    tifffile.imwrite(tif, data.reshape(120, 32, 32), compression="zlib")
+    want = data.sum(axis=(0, 1), dtype=np.float64)
+    for path, extra in ((h5, []), (tif, ["--nav-shape", "12,10"])):
+        for threads in (1, 3):
+            out = os.path.join(tmp, "out-%s-%d" % (os.path.basename(path), threads))
+            run(["run", "--plugin", "sum", "-p", "dtype=float64", "--isolate", "-t", threads,
+                 "--partition-size", "20K", *extra, "-o", out, path])
+            assert_equal(np.load(os.path.join(out, "sum.intensity.npy")), want,
+                         "%s with --isolate -t %d" % (path, threads))
+
+
 def test_plugin_faults_isolated(tmp):
     path, _ = setup(tmp)
     out = os.path.join(tmp, "out")
@@ -207,6 +228,7 @@ def test_isolate_usage_errors(tmp):
 
 
 if __name__ == "__main__":
-    main([test_isolated_results_are_the_same_bits, test_plugin_faults_isolated,
+    main([test_isolated_results_are_the_same_bits, test_isolated_readers_with_state,
+          test_plugin_faults_isolated,
           test_runaway_allocation, test_timeout_without_isolation,
           test_sigterm_ends_isolated_workers, test_isolate_usage_errors])
