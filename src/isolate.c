@@ -113,14 +113,14 @@ static int slot_store(void *arg, uint64_t index, bufset *sets, err *e)
 }
 
 /* Compute the partitions the parent sends until it says there are no more, or goes away. */
-static _Noreturn void worker_main(iso *s, unsigned me, int fd)
+static _Noreturn void worker_main(iso *s, unsigned me, int fd, pid_t parent)
 {
     proc *w = &s->w[me];
     sig_worker_process();
 #ifdef PR_SET_PDEATHSIG
     /* A worker stuck in a plugin call must not outlive a parent that was killed. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() == 1)
+    if (getppid() != parent) /* it died before prctl took effect */
         _exit(0);
 #endif
     run_config c = *s->c;
@@ -336,6 +336,7 @@ static int workers_start(iso *s, err *e)
         s->w[i].slot = (unsigned char *)s->shared + i * stride + head;
     }
     fflush(NULL); /* nothing buffered is written twice */
+    pid_t parent = getpid();
     for (unsigned i = 0; i < s->n; i++) {
         int sv[2];
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
@@ -350,7 +351,7 @@ static int workers_start(iso *s, err *e)
             close(sv[0]);
             for (unsigned j = 0; j < i; j++)
                 close(s->w[j].fd);
-            worker_main(s, i, sv[1]);
+            worker_main(s, i, sv[1], parent);
         }
         close(sv[1]);
         s->w[i].pid = pid;

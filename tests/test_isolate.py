@@ -215,6 +215,23 @@ def test_sigterm_ends_isolated_workers(tmp):
         raise AssertionError("SIGTERM left %s %s" % (leftover_processes(out), os.listdir(out)))
 
 
+def test_isolate_as_pid_1(tmp):
+    """udfhost as a container's first process (PID 1): its workers must not take their parent
+    for dead (a parent that dies is told by getppid changing, not by it being 1)."""
+    path, data = setup(tmp)
+    out = os.path.join(tmp, "out")
+    args = [str(a) for a in base(path, out) + ["--plugin", "sumsig", "--isolate", "-t", 2]]
+    probe = subprocess.run(["unshare", "--pid", "--fork", "true"], capture_output=True)
+    if probe.returncode != 0:
+        print("note: cannot make a PID namespace here (not root?); skipped")
+        return
+    p = subprocess.run(["unshare", "--pid", "--fork", UDFHOST] + args, capture_output=True,
+                       text=True)
+    assert p.returncode == 0, p.stderr
+    got = np.load(os.path.join(out, "sumsig.intensity.npy"))
+    assert_equal(got, data.sum(axis=(2, 3), dtype=np.float64).astype(got.dtype), "sumsig as PID 1")
+
+
 def test_isolate_usage_errors(tmp):
     path, _ = setup(tmp)
     out = os.path.join(tmp, "out")
@@ -231,4 +248,4 @@ if __name__ == "__main__":
     main([test_isolated_results_are_the_same_bits, test_isolated_readers_with_state,
           test_plugin_faults_isolated,
           test_runaway_allocation, test_timeout_without_isolation,
-          test_sigterm_ends_isolated_workers, test_isolate_usage_errors])
+          test_sigterm_ends_isolated_workers, test_isolate_as_pid_1, test_isolate_usage_errors])
