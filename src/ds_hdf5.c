@@ -6,10 +6,14 @@
 #include <hdf5.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "ds.h"
@@ -468,11 +472,123 @@ static int open_locked(ds *d, const ds_options *o, hdf5_state *s, haddr_t *map_o
     return rc;
 }
 
+#ifndef UDFHOST_HDF5_BUILTIN
+/* A sanitizer's shadow memory needs terabytes of address space: no limit under one. */
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#define PROBE_LIMITS_MEMORY 1
+/* This process's address space in bytes (VmSize), 0 if unknown. */
+static uint64_t address_space(void)
+{
+    FILE *f = fopen("/proc/self/status", "re");
+    unsigned long long kb = 0;
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %llu kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return (uint64_t)kb * 1024;
+}
+#endif
+
+/* libhdf5 trusts a file's structure: a corrupt one can crash it or make it allocate without
+ * bound (examples in tests/fuzz/known-crashes/: a 1449-byte file drives it into the OOM killer).
+ * So the file is first opened as hdf5_open would, in a child process with 256 MiB more address
+ * space and 60 s; this process opens it only when that went well, and would then do the same
+ * work within the same bounds. The child's own failure message comes back through a pipe. */
+#define PROBE_HEADROOM ((uint64_t)256 << 20)
+#define PROBE_SECONDS 60
+
+static int probe_open(const ds_options *o, err *e)
+{
+    int pipefd[2];
+    if (pipe(pipefd))
+        return err_sys(e, UH_EDATA, errno, "%s: cannot open (pipe)", o->path);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return err_sys(e, UH_EDATA, errno, "%s: cannot open (fork)", o->path);
+    }
+    if (!pid) {
+        static const int deadly[] = {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGINT, SIGTERM};
+        for (size_t i = 0; i < sizeof deadly / sizeof *deadly; i++)
+            signal(deadly[i], SIG_DFL);
+        close(pipefd[0]);
+#ifdef PROBE_LIMITS_MEMORY
+        uint64_t now = address_space();
+        struct rlimit rl;
+        if (now && !getrlimit(RLIMIT_AS, &rl) &&
+            (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > now + PROBE_HEADROOM)) {
+            rl.rlim_cur = now + PROBE_HEADROOM;
+            setrlimit(RLIMIT_AS, &rl);
+        }
+#endif
+        alarm(PROBE_SECONDS);
+        ds scratch;
+        memset(&scratch, 0, sizeof scratch);
+        scratch.path = (char *)o->path; /* for messages */
+        hdf5_state *s = calloc(1, sizeof *s);
+        err mine = {0};
+        haddr_t at = HADDR_UNDEF;
+        int rc = s ? 0 : err_set(&mine, UH_ENOMEM, "out of memory opening %s", o->path);
+        if (!rc) {
+            s->file = s->dset = s->mem_type = s->file_space = H5I_INVALID_HID;
+            hdf5_lock_quiet();
+            rc = open_locked(&scratch, o, s, &at, &mine);
+        }
+        if (rc) {
+            ssize_t ignored = write(pipefd[1], &mine, sizeof mine);
+            (void)ignored;
+        }
+        _exit(rc ? 1 : 0);
+    }
+    close(pipefd[1]);
+    err theirs;
+    size_t got = 0;
+    while (got < sizeof theirs) {
+        ssize_t n = read(pipefd[0], (char *)&theirs + got, sizeof theirs - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(pipefd[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFEXITED(status) && !WEXITSTATUS(status))
+        return 0;
+    if (WIFEXITED(status) && got == sizeof theirs && theirs.code) {
+        theirs.msg[sizeof theirs.msg - 1] = '\0';
+        *e = theirs;
+        return theirs.code;
+    }
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+        return err_set(e, UH_EDATA, "%s: libhdf5 did not finish opening the file in %d s; it is "
+                       "probably corrupt", o->path, PROBE_SECONDS);
+    if (WIFSIGNALED(status) && (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGTERM))
+        return err_set(e, UH_EINTR, "%s: stopped while opening", o->path);
+    if (WIFSIGNALED(status))
+        return err_set(e, UH_EDATA, "%s: libhdf5 crashed opening the file (%s); it is probably "
+                       "corrupt", o->path, strsignal(WTERMSIG(status)));
+    return err_set(e, UH_EDATA, "%s: libhdf5 could not open the file within 256 MiB of memory; "
+                   "it is probably corrupt", o->path);
+}
+#endif
+
 static int hdf5_open(ds *d, const ds_options *o, err *e)
 {
     struct stat st;
     if (stat(o->path, &st))
         return err_sys(e, UH_EDATA, errno, "%s: cannot open", o->path);
+#ifndef UDFHOST_HDF5_BUILTIN
+    int probed = probe_open(o, e);
+    if (probed)
+        return probed;
+#endif
     hdf5_state *s = calloc(1, sizeof *s);
     if (!s)
         return err_set(e, UH_ENOMEM, "out of memory opening %s", o->path);

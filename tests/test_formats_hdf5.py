@@ -7,8 +7,8 @@ import subprocess
 import h5py
 import numpy as np
 
-from udfhost_test import (UDFHOST, assert_equal, load, main, random_frames, raw_args, run,
-                          write_raw)
+from udfhost_test import (SRCDIR, UDFHOST, assert_equal, load, main, random_frames, raw_args,
+                          run, write_raw)
 
 RNG = np.random.default_rng(20261205)
 NAV, SIG = (7, 9), (13, 11)
@@ -290,10 +290,31 @@ def test_hdf5_module_loads_only_when_needed(tmp):
     assert p.returncode == 0, p.stderr
 
 
+def test_files_that_break_libhdf5(tmp):
+    """Fuzzing found HDF5 files that crash libhdf5 1.10.8 or make it allocate without bound
+    (tests/fuzz/known-crashes/: one of 1449 bytes otherwise ends in the OOM killer). udfhost opens
+    an HDF5 file first in a child process limited to 256 MiB more address space: each must end in
+    one line and exit 3, and no process may grow past that bound."""
+    if os.environ.get("ASAN_OPTIONS") or os.environ.get("TSAN_OPTIONS"):
+        print("note: skipped under a sanitizer (no address-space limit beside its shadow memory)")
+        return
+    import resource
+    here = os.path.join(SRCDIR, "tests", "fuzz", "known-crashes")
+    for name in sorted(os.listdir(here)):
+        path = os.path.join(tmp, name)
+        shutil.copy(os.path.join(here, name), path)
+        p = subprocess.run([UDFHOST, "info", path], capture_output=True, text=True, timeout=120)
+        lines = p.stderr.strip().splitlines()
+        assert p.returncode == 3 and len(lines) == 1 and path in lines[0], (name, p.returncode,
+                                                                               p.stderr)
+    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    assert peak_mib < 400, "a child process reached %.0f MiB" % peak_mib
+
+
 main([test_contiguous_uint16_is_mapped, test_detected_by_magic_without_extension,
       test_big_endian_int32, test_float32_3d_with_nav_shape, test_sig_dims_and_sig_shape,
       test_chunked_gzip, test_chunked_shuffle_edge_chunks,
       test_chunked_reads_across_rows_and_planes, test_several_candidates_need_hdf5_path,
       test_py4dstem_and_emd_layouts, test_unsupported_datasets, test_absurd_shape,
       test_truncated_and_corrupt_files, test_flags_that_disagree_with_the_file,
-      test_hdf5_module_loads_only_when_needed])
+      test_hdf5_module_loads_only_when_needed, test_files_that_break_libhdf5])
