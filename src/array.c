@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "dtype.h"
+#include "fileio.h"
 
 /* libtiff reports through handlers; keep its last message for ours instead of letting it print. */
 typedef struct tiff_msg {
@@ -203,20 +204,10 @@ int array_read_file(const char *path, uint64_t max_bytes, npy_info *info, void *
     if (fd < 0)
         return err_sys(e, UH_EDATA, errno, "%s: cannot open", path);
     size_t got = 0;
-    while (got < sizeof magic) {
-        ssize_t r = read(fd, magic + got, sizeof magic - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int err_no = errno;
-            close(fd);
-            return err_sys(e, UH_EDATA, err_no, "%s: read failed at offset %zu", path, got);
-        }
-        if (r == 0)
-            break;
-        got += (size_t)r;
-    }
+    int rc = file_read_at(fd, path, magic, sizeof magic, 0, &got, e);
     close(fd);
+    if (rc)
+        return rc;
     bool tiff = got == 4 && ((magic[0] == 'I' && magic[1] == 'I' && magic[3] == 0 &&
                               (magic[2] == 42 || magic[2] == 43)) ||
                              (magic[0] == 'M' && magic[1] == 'M' && magic[2] == 0 &&

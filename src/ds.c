@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "dtype.h"
+#include "fileio.h"
 #include "shape.h"
 
 static const ds_reader *const readers[] = {&ds_raw_reader,  &ds_npy_reader, &ds_tiff_reader,
@@ -53,20 +54,10 @@ static int detect(const ds_options *o, const ds_reader **out, err *e)
     struct stat st;
     /* The whole head or the whole file: a probe given a short read could guess wrong. */
     bool regular = !fstat(fd, &st) && S_ISREG(st.st_mode);
-    while (regular && n < sizeof head) {
-        ssize_t r = read(fd, head + n, sizeof head - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int err_no = errno;
-            close(fd);
-            return err_sys(e, UH_EDATA, err_no, "%s: read failed at offset %zu", o->path, n);
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
+    int rc = regular ? file_read_at(fd, o->path, head, sizeof head, 0, &n, e) : 0;
     close(fd);
+    if (rc)
+        return rc;
     for (size_t i = 0; i < N_READERS && n > 0; i++)
         if (readers[i]->probe && readers[i]->probe(head, (size_t)n)) {
             *out = readers[i];

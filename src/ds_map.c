@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ds.h"
+#include "fileio.h"
 #include "shape.h"
 
 typedef struct map_state {
@@ -147,24 +148,6 @@ int ds_map_frames(ds *d, const char *path, uint64_t first, uint64_t stride, err 
     return 0;
 }
 
-/* pread exactly n bytes at off into buf; short only at end of file. */
-static int pread_all(int fd, unsigned char *buf, size_t n, uint64_t off, size_t *got)
-{
-    size_t done = 0;
-    while (done < n) {
-        ssize_t r = pread(fd, buf + done, n - done, (off_t)(off + done));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return errno;
-        if (r == 0)
-            break;
-        done += (size_t)r;
-    }
-    *got = done;
-    return 0;
-}
-
 int ds_map_read(ds *d, uint64_t first, uint64_t count, void *scratch, const unsigned char **data,
                 size_t *stride, err *e)
 {
@@ -189,10 +172,9 @@ int ds_map_read(ds *d, uint64_t first, uint64_t count, void *scratch, const unsi
         return err_set(e, UH_ENOMEM, "%s: out of memory for a read buffer of %zu bytes", d->path,
                        len);
     size_t got = 0;
-    int err_no = pread_all(s->fd, buf, len, off, &got);
-    if (err_no)
-        return err_sys(e, UH_EDATA, err_no, "%s: read of %zu bytes at offset %llu failed", d->path,
-                       len, (unsigned long long)off);
+    int rc = file_read_at(s->fd, d->path, buf, len, off, &got, e);
+    if (rc)
+        return rc;
     if (got < lead + span)
         return err_set(e, UH_EDATA, "%s: file too short: it ended at byte %llu while reading "
                        "frames %llu..%llu (did it shrink?)", d->path,

@@ -14,6 +14,7 @@
 
 #include "ds.h"
 #include "dtype.h"
+#include "fileio.h"
 #include "shape.h"
 
 /* Limits on header values, far above any Merlin detector (256 x 256 per chip, 768-byte quad
@@ -242,19 +243,7 @@ static int header_read(int fd, const char *path, uint64_t offset, mib_header *h,
     if (!b)
         return err_set(e, UH_ENOMEM, "out of memory opening %s", path);
     size_t n = 0;
-    int rc = 0;
-    while (!rc && n < MIB_MAX_HEADER) { /* until the buffer is full or the file ends */
-        ssize_t r = pread(fd, b + n, MIB_MAX_HEADER - n, (off_t)(offset + n));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            rc = err_sys(e, UH_EDATA, errno, "%s: read failed at offset %llu", path,
-                         (unsigned long long)(offset + n));
-        else if (r == 0)
-            break;
-        else
-            n += (size_t)r;
-    }
+    int rc = file_read_at(fd, path, b, MIB_MAX_HEADER, offset, &n, e);
     if (!rc)
         rc = header_parse(path, offset, b, n, h, e);
     if (!rc && n < h->header_bytes)

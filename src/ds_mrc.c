@@ -11,6 +11,7 @@
 
 #include "ds.h"
 #include "dtype.h"
+#include "fileio.h"
 #include "shape.h"
 
 #define MRC_HEADER 1024
@@ -93,20 +94,11 @@ static int read_header(const char *path, unsigned char *h, uint64_t *file_size, 
         rc = err_sys(e, UH_EDATA, errno, "%s", path);
     else if (!S_ISREG(st.st_mode))
         rc = err_set(e, UH_EDATA, "%s: not a regular file", path);
-    while (!rc && have < MRC_HEADER) {
-        ssize_t r = pread(fd, h + have, MRC_HEADER - have, (off_t)have);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            rc = err_sys(e, UH_EDATA, errno, "%s: cannot read the header at offset %zu", path,
-                         have);
-        else if (r == 0)
-            rc = err_set(e, UH_EDATA,
-                         "%s: file too short: %zu bytes, an MRC header alone is %d", path, have,
-                         MRC_HEADER);
-        else
-            have += (size_t)r;
-    }
+    if (!rc)
+        rc = file_read_at(fd, path, h, MRC_HEADER, 0, &have, e);
+    if (!rc && have < MRC_HEADER)
+        rc = err_set(e, UH_EDATA, "%s: file too short: %zu bytes, an MRC header alone is %d", path,
+                     have, MRC_HEADER);
     close(fd);
     *file_size = rc ? 0 : (uint64_t)st.st_size;
     return rc;

@@ -11,6 +11,7 @@
 
 #include "ds.h"
 #include "dtype.h"
+#include "fileio.h"
 #include "npy.h"
 #include "shape.h"
 
@@ -26,25 +27,6 @@ static bool npy_probe(const unsigned char *head, size_t n)
     return n >= sizeof magic && !memcmp(head, magic, sizeof magic);
 }
 
-/* pread until n bytes or end of file; *got says how many arrived. */
-static int read_head(int fd, const char *path, unsigned char *buf, size_t n, size_t *got, err *e)
-{
-    size_t have = 0;
-    while (have < n) {
-        ssize_t r = pread(fd, buf + have, n - have, (off_t)have);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return err_sys(e, UH_EDATA, errno, "%s: cannot read the header at offset %zu", path,
-                           have);
-        if (r == 0)
-            break;
-        have += (size_t)r;
-    }
-    *got = have;
-    return 0;
-}
-
 /* The header of the file at path, read with only as many bytes as its preamble announces. */
 static int parse_file_header(const char *path, npy_info *info, err *e)
 {
@@ -53,7 +35,7 @@ static int parse_file_header(const char *path, npy_info *info, err *e)
         return err_sys(e, UH_EDATA, errno, "%s: cannot open", path);
     unsigned char pre[NPY_PREAMBLE];
     size_t got;
-    int rc = read_head(fd, path, pre, sizeof pre, &got, e);
+    int rc = file_read_at(fd, path, pre, sizeof pre, 0, &got, e);
     if (rc) {
         close(fd);
         return rc;
@@ -76,7 +58,7 @@ static int parse_file_header(const char *path, npy_info *info, err *e)
         return err_set(e, UH_ENOMEM, "out of memory reading the header of %s", path);
     }
     if (buf != pre)
-        rc = read_head(fd, path, buf, want, &got, e);
+        rc = file_read_at(fd, path, buf, want, 0, &got, e);
     close(fd);
     if (!rc)
         rc = npy_header_parse(buf, got, path, info, e);

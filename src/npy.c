@@ -4,6 +4,7 @@
 #include "npy.h"
 
 #include "dtype.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -384,26 +385,6 @@ int npy_header_parse(const unsigned char *buf, size_t len, const char *path, npy
 
 /* --- Reading --------------------------------------------------------------------------------- */
 
-/* Read up to n bytes at off; *got < n only at end of file. */
-static int read_at(int fd, const char *path, void *buf, size_t n, uint64_t off, size_t *got, err *e)
-{
-    size_t done = 0;
-    while (done < n) {
-        size_t want = n - done < NPY_IO_CHUNK ? n - done : NPY_IO_CHUNK;
-        ssize_t r = pread(fd, (unsigned char *)buf + done, want, (off_t)(off + done));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return err_sys(e, UH_EDATA, errno, "%s: read failed at offset %" PRIu64, path,
-                           off + done);
-        if (r == 0)
-            break;
-        done += (size_t)r;
-    }
-    *got = done;
-    return 0;
-}
-
 /* Read the preamble into a malloc'ed *buf of *len bytes: the first 64 KiB, and then the rest of
  * the header if the preamble says it is longer and the file holds it (else the parse reports). */
 static int preamble_read(int fd, const char *path, uint64_t size, unsigned char **buf, size_t *len,
@@ -413,7 +394,7 @@ static int preamble_read(int fd, const char *path, uint64_t size, unsigned char 
     unsigned char *b = malloc(want ? want : 1);
     if (!b)
         return err_set(e, UH_ENOMEM, "%s: out of memory for the header", path);
-    int rc = read_at(fd, path, b, want, 0, &got, e);
+    int rc = file_read_at(fd, path, b, want, 0, &got, e);
     unsigned version;
     size_t start, hlen;
     if (!rc && !preamble_parse(b, got, path, &version, &start, &hlen, NULL) && start + hlen > got &&
@@ -424,7 +405,7 @@ static int preamble_read(int fd, const char *path, uint64_t size, unsigned char 
         else {
             b = bigger;
             size_t more;
-            rc = read_at(fd, path, b + got, start + hlen - got, got, &more, e);
+            rc = file_read_at(fd, path, b + got, start + hlen - got, got, &more, e);
             got += more;
         }
     }
@@ -523,7 +504,7 @@ static int read_fd(int fd, const char *path, uint64_t max_bytes, npy_info *info,
         return err_set(e, UH_ENOMEM, "%s: out of memory for %" PRIu64 " bytes of data", path,
                        inf.data_bytes);
     size_t got;
-    rc = read_at(fd, path, buf, (size_t)inf.data_bytes, inf.data_offset, &got, e);
+    rc = file_read_at(fd, path, buf, (size_t)inf.data_bytes, inf.data_offset, &got, e);
     if (!rc && got < inf.data_bytes) /* the file shrank after fstat */
         rc = err_set(e, UH_EDATA,
                      "%s: file too short: header says %" PRIu64 " bytes of data, file has %zu",
