@@ -243,6 +243,22 @@ def test_radial_against_bincount(tmp):
                     assert_equal(load(out, "radial", "radial_sum"), total, "radial_sum " + what)
 
 
+def test_radial_large_integer_frames(tmp):
+    # The chunk path walks 8- and 16-bit frames in blocks of rows, eight frames at a time, and
+    # prefetches ahead across blocks, bands and groups of frames: 128 x 128 frames (whole, in
+    # blocks of 4 rows, 13 frames: a group of 8 and 5 single frames) and 301 x 257 ones (cut into
+    # bands of rows) must give NumPy's sums exactly.
+    for nav, sig, dt in (((13,), (128, 128), "<u2"), ((3, 4), (301, 257), "<u2"),
+                         ((2, 9), (128, 128), "|i1")):
+        data = frames(nav + sig, "<i4")
+        data = (data % 256 - 128 if dt == "|i1" else data).astype(dt)
+        out = os.path.join(tmp, "out")
+        run(["run", "--plugin", "radial", "-p", "n_bins=24", "-p", "dtype=float64",
+             *write(tmp, data, len(nav)), "--threads", 2, "--overwrite", "-o", out])
+        assert_equal(load(out, "radial", "profile"), ref_radial(data, len(nav), n=24),
+                     "profile %s %s" % (sig, dt))
+
+
 def test_radial_bin_edges(tmp):
     # Distances hit the bin edges exactly: 5 x 5 frame, centre (2, 2), ro 2, 2 bins of width 1.
     data = np.arange(2 * 25, dtype="<u2").reshape(2, 1, 5, 5)
@@ -389,6 +405,6 @@ def test_bad_parameters(tmp):
 if __name__ == "__main__":
     main([test_com_single_bright_pixel_is_exact, test_com_whole_disk_ring_and_centres,
           test_com_scan_rotation_and_flip, test_com_empty_frames_and_other_nav_dims,
-          test_radial_against_bincount, test_radial_bin_edges, test_fem_against_std,
-          test_fem_is_stable_with_an_offset, test_roi,
+          test_radial_against_bincount, test_radial_large_integer_frames, test_radial_bin_edges,
+          test_fem_against_std, test_fem_is_stable_with_an_offset, test_roi,
           test_bands_threads_and_partitions_give_identical_bits, test_bad_parameters])
