@@ -18,6 +18,41 @@
 #define COMMON_HOT
 #endif
 
+/* Prefetching a region in small steps spread over other work (issued at once, a few hundred
+ * prefetches fill the line-fill buffers and stall the work behind them): the lines of bytes
+ * [0, len) of `frames` frames at p, p + stride, ..., in order; COMMON_PF_STEP() issues the next
+ * `per` of them, into L1 (level 3) or L2 (level 2). A prefetch never faults, so the region may
+ * reach past the data. A cursor with frames = 0 issues nothing. */
+typedef struct common_pf {
+    const char *p;
+    uint64_t len, stride, frames, per, k, o;
+} common_pf;
+
+#if defined(__GNUC__)
+#define COMMON_PF_STEP(pf, LEVEL)                                                                  \
+    do {                                                                                           \
+        common_pf *pf_ = (pf);                                                                     \
+        for (uint64_t n_ = pf_->per; n_ && pf_->k < pf_->frames; n_--) {                           \
+            __builtin_prefetch(pf_->p + pf_->k * pf_->stride + pf_->o, 0, LEVEL);                  \
+            if ((pf_->o += 64) >= pf_->len) {                                                      \
+                pf_->o = 0;                                                                        \
+                pf_->k++;                                                                          \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+#else
+#define COMMON_PF_STEP(pf, LEVEL) ((void)(pf))
+#endif
+
+/* A cursor over frames frames of len bytes at p, p + stride, ..., in `steps` steps. */
+static inline common_pf common_pf_start(const void *p, uint64_t len, uint64_t stride,
+                                        uint64_t frames, uint64_t steps)
+{
+    common_pf pf = {.p = p, .len = len, .stride = stride, .frames = frames};
+    pf.per = steps ? (frames * ((len + 63) / 64) + steps - 1) / steps : 0;
+    return pf;
+}
+
 /* Accumulator dtype for exact sums of the raw data: int64 for integers, float64 for floats. */
 static inline udf_dtype common_acc_dtype(udf_dtype raw)
 {

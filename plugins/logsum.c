@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <udfhost/udf.h>
 
 #if defined(__SSE2__)
@@ -148,39 +149,99 @@ static inline uint16_t min_u16(const uint16_t *a, uint64_t n)
         (out) = lo_;                                                                               \
     } while (0)
 
-/* Small integers: acc[p] += log(x - min + 1) from the table (see logsum_init). Four frames per pass
- * over acc, added one after the other in frame order (the same additions, in the same order, as
- * one frame per pass), so acc is loaded and stored a quarter as often. */
-#define LOGSUM_TABLE(T, HIGHEST, MIN)                                                              \
+/* acc[p] += t0[a0[p]] + t1[a1[p]] + t2[a2[p]] + t3[a3[p]], added one after the other in frame
+ * order (the same additions as one frame per pass). The loop is bound by loads, two a pixel and
+ * frame: the table lookups hit L1 (the values of a frame span a few thousand entries), so fewer
+ * loads are what makes it faster: four pixels of a frame come in one 64-bit load and are taken
+ * apart with shifts (1.5 loads a pixel and frame instead of 2.25; AVX2 gathers, tried too, make
+ * the same loads). GCC's vectoriser turned this into shuffles, 30 % slower, hence
+ * no-tree-vectorize. Every 16 pixels, a step of pf prefetches the next four frames, so that their
+ * minimum search finds them in L2: it otherwise waited on memory for 30-40 % of the run (perf).
+ * Together: 1 GiB of uint16 in 0.175 s instead of 0.21 on one core. */
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define LOGSUM_QUAD_ATTR __attribute__((optimize("no-tree-vectorize")))
+#define LOGSUM_LANES 1
+#else
+#define LOGSUM_QUAD_ATTR
+#define LOGSUM_LANES 0
+#endif
+/* Pixel j of the four in w (as T, so signed types extend their sign). */
+#define LOGSUM_LANE(T, w, j) ((T)((w) >> (8 * sizeof(T) * (j))))
+#define LOGSUM_QUAD_DEFINE(SUFFIX, T)                                                              \
+    LOGSUM_QUAD_ATTR static void logsum_quad_##SUFFIX(                                             \
+        double *restrict acc, const T *a0, const T *a1, const T *a2, const T *a3,                  \
+        const double *t0, const double *t1, const double *t2, const double *t3, uint64_t n,        \
+        common_pf *pf)                                                                             \
+    {                                                                                              \
+        uint64_t p = 0;                                                                            \
+        for (; LOGSUM_LANES && p + 4 <= n; p += 4) {                                               \
+            if (!(p & 15))                                                                         \
+                COMMON_PF_STEP(pf, 2);                                                             \
+            uint64_t w0 = 0, w1 = 0, w2 = 0, w3 = 0;                                               \
+            memcpy(&w0, a0 + p, 4 * sizeof(T));                                                    \
+            memcpy(&w1, a1 + p, 4 * sizeof(T));                                                    \
+            memcpy(&w2, a2 + p, 4 * sizeof(T));                                                    \
+            memcpy(&w3, a3 + p, 4 * sizeof(T));                                                    \
+            double v0 = acc[p], v1 = acc[p + 1], v2 = acc[p + 2], v3 = acc[p + 3];                 \
+            v0 += t0[LOGSUM_LANE(T, w0, 0)];                                                       \
+            v1 += t0[LOGSUM_LANE(T, w0, 1)];                                                       \
+            v2 += t0[LOGSUM_LANE(T, w0, 2)];                                                       \
+            v3 += t0[LOGSUM_LANE(T, w0, 3)];                                                       \
+            v0 += t1[LOGSUM_LANE(T, w1, 0)];                                                       \
+            v1 += t1[LOGSUM_LANE(T, w1, 1)];                                                       \
+            v2 += t1[LOGSUM_LANE(T, w1, 2)];                                                       \
+            v3 += t1[LOGSUM_LANE(T, w1, 3)];                                                       \
+            v0 += t2[LOGSUM_LANE(T, w2, 0)];                                                       \
+            v1 += t2[LOGSUM_LANE(T, w2, 1)];                                                       \
+            v2 += t2[LOGSUM_LANE(T, w2, 2)];                                                       \
+            v3 += t2[LOGSUM_LANE(T, w2, 3)];                                                       \
+            v0 += t3[LOGSUM_LANE(T, w3, 0)];                                                       \
+            v1 += t3[LOGSUM_LANE(T, w3, 1)];                                                       \
+            v2 += t3[LOGSUM_LANE(T, w3, 2)];                                                       \
+            v3 += t3[LOGSUM_LANE(T, w3, 3)];                                                       \
+            acc[p] = v0;                                                                           \
+            acc[p + 1] = v1;                                                                       \
+            acc[p + 2] = v2;                                                                       \
+            acc[p + 3] = v3;                                                                       \
+        }                                                                                          \
+        for (; p < n; p++) {                                                                       \
+            double v = acc[p];                                                                     \
+            v += t0[a0[p]];                                                                        \
+            v += t1[a1[p]];                                                                        \
+            v += t2[a2[p]];                                                                        \
+            v += t3[a3[p]];                                                                        \
+            acc[p] = v;                                                                            \
+        }                                                                                          \
+    }
+LOGSUM_QUAD_DEFINE(u8, uint8_t)
+LOGSUM_QUAD_DEFINE(u16, uint16_t)
+LOGSUM_QUAD_DEFINE(i8, int8_t)
+LOGSUM_QUAD_DEFINE(i16, int16_t)
+
+/* Small integers: acc[p] += log(x - min + 1) from the table (see logsum_init), four frames per
+ * pass over acc (logsum_quad_SUFFIX), so acc is loaded and stored a quarter as often. pf reaches
+ * past the tile: in a mapped file the next frames usually follow it. */
+#define LOGSUM_TABLE(T, HIGHEST, MIN, SUFFIX)                                                      \
     do {                                                                                           \
         const double *restrict table = ctx->task_data;                                             \
         int64_t tn = (int64_t)logsum_table_size(ctx->meta->input_dtype);                           \
+        const uint64_t s = tile->frame_stride;                                                     \
         uint64_t f = 0;                                                                            \
         for (; f + 4 <= tile->depth; f += 4) {                                                     \
-            const T *restrict a0 = (const T *)tile->data + f * tile->frame_stride;                 \
-            const T *restrict a1 = a0 + tile->frame_stride;                                        \
-            const T *restrict a2 = a1 + tile->frame_stride;                                        \
-            const T *restrict a3 = a2 + tile->frame_stride;                                        \
+            const T *a0 = (const T *)tile->data + f * s, *a1 = a0 + s, *a2 = a1 + s, *a3 = a2 + s; \
             T m0, m1, m2, m3;                                                                      \
             FRAME_MIN_PREFETCH(T, HIGHEST, MIN, a0, n, m0);                                        \
             FRAME_MIN_PREFETCH(T, HIGHEST, MIN, a1, n, m1);                                        \
             FRAME_MIN_PREFETCH(T, HIGHEST, MIN, a2, n, m2);                                        \
             FRAME_MIN_PREFETCH(T, HIGHEST, MIN, a3, n, m3);                                        \
-            const double *restrict t0 = table + tn - (int64_t)m0;                                  \
-            const double *restrict t1 = table + tn - (int64_t)m1;                                  \
-            const double *restrict t2 = table + tn - (int64_t)m2;                                  \
-            const double *restrict t3 = table + tn - (int64_t)m3;                                  \
-            for (uint64_t p = 0; p < n; p++) {                                                     \
-                double v = acc[p];                                                                 \
-                v += t0[a0[p]];                                                                    \
-                v += t1[a1[p]];                                                                    \
-                v += t2[a2[p]];                                                                    \
-                v += t3[a3[p]];                                                                    \
-                acc[p] = v;                                                                        \
-            }                                                                                      \
+            common_pf pf =                                                                         \
+                common_pf_start(a3 + s, n * sizeof(T), s * sizeof(T), 4, (n + 15) / 16);           \
+            logsum_quad_##SUFFIX(acc, a0, a1, a2, a3, table + tn - (int64_t)m0,                    \
+                                 table + tn - (int64_t)m1, table + tn - (int64_t)m2,               \
+                                 table + tn - (int64_t)m3, n, &pf);                                \
         }                                                                                          \
         for (; f < tile->depth; f++) {                                                             \
-            const T *restrict a = (const T *)tile->data + f * tile->frame_stride;                  \
+            const T *restrict a = (const T *)tile->data + f * s;                                   \
             T lo;                                                                                  \
             FRAME_MIN(T, HIGHEST, a, n, lo);                                                       \
             const double *restrict t0 = table + tn - (int64_t)lo;                                  \
@@ -209,10 +270,10 @@ static int logsum_tile(udf_ctx *ctx, const udf_tile *tile)
     double *restrict acc = ctx->buffers[BUF_ACC].data;
     uint64_t n = tile->sig_count; /* the whole frame: UDF_TILE_FULL_FRAMES */
     switch (ctx->meta->input_dtype) {
-    case UDF_U8: LOGSUM_TABLE(uint8_t, UINT8_MAX, FRAME_MIN_ANY); break;
-    case UDF_U16: LOGSUM_TABLE(uint16_t, UINT16_MAX, FRAME_MIN_U16); break;
-    case UDF_I8: LOGSUM_TABLE(int8_t, INT8_MAX, FRAME_MIN_ANY); break;
-    case UDF_I16: LOGSUM_TABLE(int16_t, INT16_MAX, FRAME_MIN_ANY); break;
+    case UDF_U8: LOGSUM_TABLE(uint8_t, UINT8_MAX, FRAME_MIN_ANY, u8); break;
+    case UDF_U16: LOGSUM_TABLE(uint16_t, UINT16_MAX, FRAME_MIN_U16, u16); break;
+    case UDF_I8: LOGSUM_TABLE(int8_t, INT8_MAX, FRAME_MIN_ANY, i8); break;
+    case UDF_I16: LOGSUM_TABLE(int16_t, INT16_MAX, FRAME_MIN_ANY, i16); break;
     case UDF_U32: LOGSUM_DIRECT(uint32_t, UINT32_MAX); break;
     case UDF_I32: LOGSUM_DIRECT(int32_t, INT32_MAX); break;
     case UDF_F32: LOGSUM_DIRECT(float, INFINITY); break;
