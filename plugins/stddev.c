@@ -81,10 +81,12 @@ static void stddev_combine(double *restrict sum, double *restrict varsum, uint64
         }
         return;
     }
-    const double a = (double)na, b = (double)nb, w = a * b / (a + b);
+    /* (mean_b - mean_a)^2 * na * nb / (na + nb) = (na * sb - nb * sa)^2 / (na * nb * (na + nb)):
+     * no division per pixel (two of them made this loop a sixth of a float32 run). */
+    const double a = (double)na, b = (double)nb, k = 1.0 / (a * b * (a + b));
     for (uint64_t p = 0; p < n; p++) {
-        double delta = sb[p] / b - sum[p] / a;
-        varsum[p] += vb[p] + delta * delta * w;
+        double d = a * sb[p] - b * sum[p];
+        varsum[p] += vb[p] + d * d * k;
         sum[p] += sb[p];
     }
 }
@@ -94,7 +96,9 @@ static void stddev_combine(double *restrict sum, double *restrict varsum, uint64
 #define BLOCK 512
 
 /* For each block of pixels: s = sum over the tile's frames, m = mean, v = sum of (x - m)^2; then
- * fold the block into the partition's buffers. Frames outer, pixels inner: contiguous, vectorises. */
+ * fold the block into the partition's buffers. Frames outer, pixels inner: contiguous, vectorises.
+ * The first pass prefetches each frame's next block, a line per line read: float32 stddev spent
+ * most of its run waiting for loads (perf), and took 0.28 s per GiB on one core instead of 0.23. */
 #define STDDEV_TILE(T)                                                                             \
     do {                                                                                           \
         const T *restrict x = tile->data;                                                          \
@@ -105,7 +109,14 @@ static void stddev_combine(double *restrict sum, double *restrict varsum, uint64
                 s[p] = v[p] = 0;                                                                   \
             for (uint64_t f = 0; f < depth; f++) {                                                 \
                 const T *restrict a = x + f * stride + p0;                                         \
-                for (uint64_t p = 0; p < len; p++)                                                 \
+                enum { LINE = 64 / sizeof(T) };                                                    \
+                uint64_t p = 0;                                                                    \
+                for (; p + LINE <= len; p += LINE) {                                               \
+                    STDDEV_PREFETCH(a + BLOCK + p);                                                \
+                    for (uint64_t q = p; q < p + LINE; q++)                                        \
+                        s[q] += (double)a[q];                                                      \
+                }                                                                                  \
+                for (; p < len; p++)                                                               \
                     s[p] += (double)a[p];                                                          \
             }                                                                                      \
             double mean[BLOCK];                                                                    \
