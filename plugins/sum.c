@@ -32,16 +32,33 @@ static int sum_declare(udf_ctx *ctx)
 /* acc[p] += frame_f[p] over all frames of the tile. A loop over one frame at a time loads and
  * stores acc (8 bytes a pixel, 128 KiB for a 128 x 128 frame: L2, not L1) for every 2-byte pixel
  * it reads, and stalled at about 11 GB/s a core in issue 5's measurements; adding 8 frames in
- * registers first and updating acc once (SUM_PASS8) reached 25 GB/s. P is the type the frames are added in: 32 bits for 8- and
- * 16-bit data (exact: 8 * 65535 < 2^32), which vectorises far better than widening each to 64.
+ * registers first and updating acc once (SUM_PASS8) reached 25 GB/s. P is the type the frames
+ * are added in: 32 bits for 8- and 16-bit data (exact: 8 * 65535 < 2^32), which vectorises far
+ * better than widening each to 64.
  * Integer sums are exact in any order; float data keeps passes of four frames (SUM_PASS4) so that
- * its bits stay what they were, rounded in the same order. */
+ * its bits stay what they were, rounded in the same order. Both prefetch ahead a line at a time
+ * (see COMMON_AHEAD). */
+#define SUM_PREFETCH4(a, b, c, d)                                                                  \
+    do {                                                                                           \
+        COMMON_PREFETCH_AHEAD(a);                                                                  \
+        COMMON_PREFETCH_AHEAD(b);                                                                  \
+        COMMON_PREFETCH_AHEAD(c);                                                                  \
+        COMMON_PREFETCH_AHEAD(d);                                                                  \
+    } while (0)
 #define SUM_PASS8(T, P, A)                                                                         \
     for (; f + 8 <= depth; f += 8) {                                                               \
         const T *restrict a = x + f * s, *restrict b = a + s, *restrict c = b + s,                 \
                           *restrict d = c + s, *restrict e = d + s, *restrict g = e + s,           \
                           *restrict h = g + s, *restrict k = h + s;                                \
-        for (uint64_t p = 0; p < n; p++)                                                           \
+        uint64_t p = 0;                                                                            \
+        for (; p + COMMON_LINE(T) <= n; p += COMMON_LINE(T)) {                                     \
+            SUM_PREFETCH4(a + p, b + p, c + p, d + p);                                             \
+            SUM_PREFETCH4(e + p, g + p, h + p, k + p);                                             \
+            for (uint64_t q = p; q < p + COMMON_LINE(T); q++)                                      \
+                acc[q] += (A)((((P)a[q] + (P)b[q]) + ((P)c[q] + (P)d[q])) +                        \
+                              (((P)e[q] + (P)g[q]) + ((P)h[q] + (P)k[q])));                        \
+        }                                                                                          \
+        for (; p < n; p++)                                                                         \
             acc[p] += (A)((((P)a[p] + (P)b[p]) + ((P)c[p] + (P)d[p])) +                            \
                           (((P)e[p] + (P)g[p]) + ((P)h[p] + (P)k[p])));                            \
     }
@@ -49,7 +66,13 @@ static int sum_declare(udf_ctx *ctx)
     for (; f + 4 <= depth; f += 4) {                                                               \
         const T *restrict a = x + f * s, *restrict b = a + s, *restrict c = b + s,                 \
                           *restrict d = c + s;                                                     \
-        for (uint64_t p = 0; p < n; p++)                                                           \
+        uint64_t p = 0;                                                                            \
+        for (; p + COMMON_LINE(T) <= n; p += COMMON_LINE(T)) {                                     \
+            SUM_PREFETCH4(a + p, b + p, c + p, d + p);                                             \
+            for (uint64_t q = p; q < p + COMMON_LINE(T); q++)                                      \
+                acc[q] += (A)(((P)a[q] + (P)b[q]) + ((P)c[q] + (P)d[q]));                          \
+        }                                                                                          \
+        for (; p < n; p++)                                                                         \
             acc[p] += (A)(((P)a[p] + (P)b[p]) + ((P)c[p] + (P)d[p]));                              \
     }
 #define SUM_TILE(T, P, A, PASS)                                                                    \

@@ -78,6 +78,9 @@ static int sumsig_declare(udf_ctx *ctx)
  * makes of SUMSIG_NARROW. Each lane gains at most 2^16 per vector, so the lanes are flushed into
  * int64 every SUMSIG_VECTORS vectors; the shift is added back per pixel at the end. Exact. */
 #define SUMSIG_VECTORS 16384u
+#ifndef SPF_AHEAD
+#define SPF_AHEAD 4096
+#endif
 __attribute__((target("avx2"))) static void sumsig_avx2(const udf_tile *tile, int64_t *acc,
                                                          short flip, int64_t shift)
 {
@@ -92,6 +95,7 @@ __attribute__((target("avx2"))) static void sumsig_avx2(const udf_tile *tile, in
             __m256i s0 = _mm256_setzero_si256(), s1 = s0;
             uint64_t v = v0;
             for (; v + 2 <= v1; v += 2) {
+                COMMON_PREFETCH_AHEAD(a + 16 * v);
                 __m256i x0 = _mm256_loadu_si256((const __m256i *)(a + 16 * v));
                 __m256i x1 = _mm256_loadu_si256((const __m256i *)(a + 16 * v + 16));
                 s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_xor_si256(x0, bits), ones));
