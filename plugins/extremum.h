@@ -26,7 +26,9 @@ static int extremum_declare(udf_ctx *ctx)
 
 /* Frames outer, pixels inner: every frame of the tile streams over the same slice of m. The bounds
  * are copied to locals because a store through an 8-bit m may alias *tile as far as C is concerned,
- * which would make the compiler reload them and give up on vectorising. */
+ * which would make the compiler reload them and give up on vectorising. Each line read is
+ * prefetched ahead (COMMON_AHEAD); ivdep, because m (the plugin's buffer) never overlaps the
+ * frames, and GCC otherwise tested for that at every line: 0.8 instructions a pixel, not 0.5. */
 #define EXTREMUM_TILE(T)                                                                           \
     do {                                                                                           \
         T *restrict m = ctx->buffers[0].data;                                                      \
@@ -36,7 +38,7 @@ static int extremum_declare(udf_ctx *ctx)
             uint64_t p = 0;                                                                        \
             for (; p + COMMON_LINE(T) <= n; p += COMMON_LINE(T)) {                                 \
                 COMMON_PREFETCH_AHEAD(a + p);                                                      \
-                for (uint64_t q = p; q < p + COMMON_LINE(T); q++)                                  \
+                _Pragma("GCC ivdep") for (uint64_t q = p; q < p + COMMON_LINE(T); q++)             \
                     m[q] = EXTREMUM_OF(m[q], a[q]);                                                \
             }                                                                                      \
             for (; p < n; p++)                                                                     \
