@@ -10,7 +10,8 @@
  * halves the instructions per pixel of loops that otherwise run out of instructions before the
  * memory bus runs out of bytes. AVX2 does not include FMA, so the compiler cannot contract a * b +
  * c, and float loops give the same bits in either variant. For loops the compiler vectorises:
- * hand-written SSE2 kernels (logsum's minimum, stddev's integer path) ran slower recompiled so. */
+ * hand-written SSE2 kernels (stddev's integer path) ran slower recompiled so; logsum's minimum,
+ * rewritten as a plain loop, became pminuw in AVX2 and 10 % faster. */
 #if defined(__x86_64__) && defined(__ELF__) &&                                                      \
     (defined(__clang__) ? __clang_major__ >= 14 : defined(__GNUC__) && __GNUC__ >= 6)
 #define COMMON_HOT __attribute__((target_clones("avx2", "default")))

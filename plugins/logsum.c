@@ -7,10 +7,6 @@
 #include <string.h>
 #include <udfhost/udf.h>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 #include "common.h"
 
 static const udf_param_decl logsum_params[] = {
@@ -105,26 +101,21 @@ static void logsum_cleanup(udf_ctx *ctx, void *task_data)
 #define LOGSUM_PREFETCH(p) ((void)(p))
 #endif
 
-/* Minimum of n uint16 values: SSE2 has a minimum of signed words only, so the values are flipped
- * into int16 order (x ^ 0x8000) and back. */
-static inline uint16_t min_u16(const uint16_t *a, uint64_t n)
+/* Minimum of n uint16 values, in 32 lanes that the compiler turns into vector minima (pminuw
+ * with AVX2, a saturating subtraction without SSE4.1). */
+COMMON_HOT
+static uint16_t min_u16(const uint16_t *a, uint64_t n)
 {
+    uint16_t lane[32];
+    for (int j = 0; j < 32; j++)
+        lane[j] = UINT16_MAX;
     uint64_t p = 0;
+    for (; p + 32 <= n; p += 32)
+        for (int j = 0; j < 32; j++)
+            lane[j] = a[p + j] < lane[j] ? a[p + j] : lane[j];
     uint16_t lo = UINT16_MAX;
-#if defined(__SSE2__)
-    const __m128i flip = _mm_set1_epi16((short)0x8000);
-    __m128i m0 = _mm_set1_epi16(INT16_MAX), m1 = m0;
-    for (; p + 16 <= n; p += 16) {
-        m0 = _mm_min_epi16(m0, _mm_xor_si128(_mm_loadu_si128((const __m128i *)(a + p)), flip));
-        m1 = _mm_min_epi16(m1, _mm_xor_si128(_mm_loadu_si128((const __m128i *)(a + p + 8)), flip));
-    }
-    int16_t lane[8];
-    _mm_storeu_si128((__m128i *)lane, _mm_min_epi16(m0, m1));
-    for (int j = 0; j < 8; j++) {
-        uint16_t v = (uint16_t)((uint16_t)lane[j] ^ 0x8000u);
-        lo = v < lo ? v : lo;
-    }
-#endif
+    for (int j = 0; j < 32; j++)
+        lo = lane[j] < lo ? lane[j] : lo;
     for (; p < n; p++)
         lo = a[p] < lo ? a[p] : lo;
     return lo;
