@@ -52,6 +52,17 @@ int err_prefix(err *e, const char *fmt, ...)
     return e->code;
 }
 
+int err_rename(err *e, const char *from, const char *to)
+{
+    char *at = *from ? strstr(e->msg, from) : NULL;
+    if (!at)
+        return e->code;
+    char rest[sizeof e->msg];
+    snprintf(rest, sizeof rest, "%s", at + strlen(from));
+    snprintf(at, sizeof e->msg - (size_t)(at - e->msg), "%s%s", to, rest);
+    return e->code;
+}
+
 int err_exit_status(int code)
 {
     switch (code) {

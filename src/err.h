@@ -36,6 +36,10 @@ int err_sys(err *e, int code, int errno_value, const char *fmt, ...)
 /* Put "prefix: " before the stored message. Returns e->code. */
 int err_prefix(err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Replace the first `from` in the stored message by `to` (cut to fit): a file written under a
+ * temporary name is then named as the user knows it. Returns e->code. */
+int err_rename(err *e, const char *from, const char *to);
+
 /* Exit status for a status code (0 for UH_OK). */
 int err_exit_status(int code);
 

@@ -182,6 +182,8 @@ static int write_pictures(const ds *d, const plugin *pl, uint32_t i, const udf_v
         rc = f ? preview_write_png_new(f->tmp, (const char *)slices + k * base * elem,
                                        v->dtype, base_shape[0], base_shape[1], opt->scale, e)
                : UH_ENOMEM;
+        if (rc && f)
+            err_rename(e, f->tmp, f->final);
     }
     if (!rc && opt->tiff) {
         /* Pages of the base image: extra slices, or the leading dims of a larger base. */
@@ -196,6 +198,8 @@ static int write_pictures(const ds *d, const plugin *pl, uint32_t i, const udf_v
         result_name(name, sizeof name, pl, i, -1, "tif");
         pending *f = add_pending(files, n, cap, dir, name, e);
         rc = f ? imgout_write_tiff(f->tmp, slices, v->dtype, ndim, shape, e) : UH_ENOMEM;
+        if (rc && f)
+            err_rename(e, f->tmp, f->final);
     }
     if (slices != v->data)
         free(slices);

@@ -54,6 +54,7 @@ def check_refused(args, out, before, *needles):
     after = snapshot(out)
     if after != before:
         raise AssertionError("%s: the output directory changed: %s -> %s" % (what, before, after))
+    return lines[0]
 
 
 # sum (64 KiB) and stddev (five 64-128 KiB buffers) need about 450 KiB with the run record.
@@ -78,6 +79,26 @@ def test_full_disk(tmp):
         want = np.fromfile(path, "<u2").reshape(NAV + SIG).sum(axis=(0, 1), dtype=np.float64)
         if not np.array_equal(got, want.astype(np.float32)):
             raise AssertionError("the earlier sum changed")
+    finally:
+        umount(out)
+
+
+def test_full_disk_pictures(tmp):
+    """The PNG and TIFF writers fill the disk: the message names the picture as the user will
+    see it, not the temporary it was being written under."""
+    path = setup(tmp)
+    out = os.path.join(tmp, "pictures")
+    # 68 KiB: room for sum.intensity.npy (64 KiB of float32 and its header), not for a picture.
+    if not mount_tmpfs(out, 68 << 10):
+        print("note: cannot mount a tmpfs here (not root?); the full-disk picture case was skipped")
+        return
+    try:
+        for fmt, name in ((["--preview"], "sum.intensity.png"),
+                          (["--save-format", "tiff"], "sum.intensity.tif")):
+            args = ["run", "--plugin", "sum", *fmt, *raw_args(NAV, SIG, "<u2"), "-o", out, path]
+            line = check_refused(args, out, {}, os.path.join(out, name), "No space left on device")
+            if ".tmp" in line:
+                raise AssertionError("the message names the temporary file: %r" % line)
     finally:
         umount(out)
 
@@ -116,4 +137,4 @@ def test_stdout_full(tmp):
 
 
 if __name__ == "__main__":
-    main([test_full_disk, test_read_only_file_system, test_stdout_full])
+    main([test_full_disk, test_full_disk_pictures, test_read_only_file_system, test_stdout_full])
