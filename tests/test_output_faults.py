@@ -4,6 +4,7 @@ leave no new or temporary file, and keep the results an earlier run wrote intact
 
 Mounting needs root (CAP_SYS_ADMIN), as in CI; elsewhere those cases say so and are skipped.
 """
+import contextlib
 import hashlib
 import os
 import subprocess
@@ -31,15 +32,21 @@ def snapshot(d):
     return out
 
 
-def mount_tmpfs(where, size):
+@contextlib.contextmanager
+def tmpfs(where, size, case):
+    """A tmpfs of size bytes mounted at where for the with block; yields False (and says the case
+    was skipped) where mounting is not allowed."""
     os.makedirs(where, exist_ok=True)
     p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%d" % size, "tmpfs", where],
                        capture_output=True, text=True)
-    return p.returncode == 0
-
-
-def umount(where):
-    subprocess.run(["umount", where], capture_output=True)
+    if p.returncode != 0:
+        print("note: cannot mount a tmpfs here (not root?); the %s case was skipped" % case)
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        subprocess.run(["umount", where], capture_output=True)
 
 
 def check_refused(args, out, before, *needles):
@@ -65,10 +72,9 @@ def test_full_disk(tmp):
     path = setup(tmp)
     out = os.path.join(tmp, "small")
     # Room for one run's results but not for the temporary copies of a second one beside them.
-    if not mount_tmpfs(out, 640 << 10):
-        print("note: cannot mount a tmpfs here (not root?); the full-disk case was skipped")
-        return
-    try:
+    with tmpfs(out, 640 << 10, "full-disk") as mounted:
+        if not mounted:
+            return
         run(["run", *PLUGINS, *raw_args(NAV, SIG, "<u2"), "-o", out, path])
         before = snapshot(out)
         check_refused(["run", *PLUGINS, "-p", "dtype=float64", *raw_args(NAV, SIG, "<u2"),
@@ -79,8 +85,6 @@ def test_full_disk(tmp):
         want = np.fromfile(path, "<u2").reshape(NAV + SIG).sum(axis=(0, 1), dtype=np.float64)
         if not np.array_equal(got, want.astype(np.float32)):
             raise AssertionError("the earlier sum changed")
-    finally:
-        umount(out)
 
 
 def test_full_disk_pictures(tmp):
@@ -89,28 +93,24 @@ def test_full_disk_pictures(tmp):
     path = setup(tmp)
     out = os.path.join(tmp, "pictures")
     # 68 KiB: room for sum.intensity.npy (64 KiB of float32 and its header), not for a picture.
-    if not mount_tmpfs(out, 68 << 10):
-        print("note: cannot mount a tmpfs here (not root?); the full-disk picture case was skipped")
-        return
-    try:
+    with tmpfs(out, 68 << 10, "full-disk picture") as mounted:
+        if not mounted:
+            return
         for fmt, name in ((["--preview"], "sum.intensity.png"),
                           (["--save-format", "tiff"], "sum.intensity.tif")):
             args = ["run", "--plugin", "sum", *fmt, *raw_args(NAV, SIG, "<u2"), "-o", out, path]
             line = check_refused(args, out, {}, os.path.join(out, name), "No space left on device")
             if ".tmp" in line:
                 raise AssertionError("the message names the temporary file: %r" % line)
-    finally:
-        umount(out)
 
 
 def test_read_only_file_system(tmp):
     """Root may write into any directory, but not into a read-only file system."""
     path = setup(tmp)
     out = os.path.join(tmp, "ro")
-    if not mount_tmpfs(out, 4 << 20):
-        print("note: cannot mount a tmpfs here (not root?); the read-only case was skipped")
-        return
-    try:
+    with tmpfs(out, 4 << 20, "read-only") as mounted:
+        if not mounted:
+            return
         run(["run", "--plugin", "sum", *raw_args(NAV, SIG, "<u2"), "-o", out, path])
         subprocess.run(["mount", "-o", "remount,ro", out], check=True)
         before = snapshot(out)
@@ -119,8 +119,6 @@ def test_read_only_file_system(tmp):
         check_refused(["run", "--plugin", "sum", *raw_args(NAV, SIG, "<u2"), "--overwrite",
                        "-o", os.path.join(out, "new"), path], out, before, "new",
                       "Read-only file system")
-    finally:
-        umount(out)
 
 
 def test_stdout_full(tmp):
