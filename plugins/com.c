@@ -121,16 +121,6 @@ static int com_declare(udf_ctx *ctx)
     return UDF_OK;
 }
 
-/* The value of an optional FLOAT parameter, or dflt when the user gave none. */
-static int param_or(udf_ctx *ctx, const char *name, double dflt, double *out)
-{
-    if (ctx->host->param_count(ctx, name) == 0) {
-        *out = dflt;
-        return UDF_OK;
-    }
-    return ctx->host->param_double(ctx, name, 0, out);
-}
-
 /* Pixel (y, x) is in the mask when ri^2 <= d^2 <= r^2, d^2 computed exactly this way (the man
  * page and the tests use the same expression, so boundary pixels agree bit for bit). */
 static int in_mask(double y, double x, double cy, double cx, double ri, double r, int limited)
@@ -192,8 +182,8 @@ static int com_init(udf_ctx *ctx, void **task_data)
     double ri, r = INFINITY, degrees;
     int flip, rc;
     int limited = ctx->host->param_count(ctx, "r") > 0;
-    if ((rc = param_or(ctx, "cy", (double)(t->height - 1) / 2, &t->cy)) ||
-        (rc = param_or(ctx, "cx", (double)(t->width - 1) / 2, &t->cx)) ||
+    if ((rc = common_param_or(ctx, "cy", (double)(t->height - 1) / 2, &t->cy)) ||
+        (rc = common_param_or(ctx, "cx", (double)(t->width - 1) / 2, &t->cx)) ||
         (rc = ctx->host->param_double(ctx, "ri", 0, &ri)) ||
         (limited && (rc = ctx->host->param_double(ctx, "r", 0, &r))) ||
         (rc = ctx->host->param_double(ctx, "scan_rotation", 0, &degrees)) ||

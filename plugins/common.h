@@ -67,6 +67,16 @@ static inline common_pf common_pf_start(const void *p, uint64_t len, uint64_t st
 #define COMMON_PREFETCH_AHEAD(q) ((void)(q))
 #endif
 
+/* The value of an optional FLOAT parameter, or dflt when the user gave none. */
+static inline int common_param_or(udf_ctx *ctx, const char *name, double dflt, double *out)
+{
+    if (ctx->host->param_count(ctx, name) == 0) {
+        *out = dflt;
+        return UDF_OK;
+    }
+    return ctx->host->param_double(ctx, name, 0, out);
+}
+
 /* Accumulator dtype for exact sums of the raw data: int64 for integers, float64 for floats. */
 static inline udf_dtype common_acc_dtype(udf_dtype raw)
 {

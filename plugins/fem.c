@@ -65,15 +65,6 @@ static int fem_declare(udf_ctx *ctx)
     return ctx->host->declare_buffer(ctx, &out);
 }
 
-static int param_or(udf_ctx *ctx, const char *name, double dflt, double *out)
-{
-    if (ctx->host->param_count(ctx, name) == 0) {
-        *out = dflt;
-        return UDF_OK;
-    }
-    return ctx->host->param_double(ctx, name, 0, out);
-}
-
 /* Pixel (y, x) is in the ring when ri^2 <= d^2 <= ro^2, computed exactly this way (as the man
  * page and the tests write it, so boundary pixels agree bit for bit). */
 static int in_ring(double y, double x, double cy, double cx, double ri, double ro, int limited)
@@ -94,8 +85,8 @@ static int fem_init(udf_ctx *ctx, void **task_data)
     double cy, cx, ri, ro = INFINITY;
     int limited = ctx->host->param_count(ctx, "ro") > 0;
     int rc;
-    if ((rc = param_or(ctx, "cy", (double)(h - 1) / 2, &cy)) ||
-        (rc = param_or(ctx, "cx", (double)(w - 1) / 2, &cx)) ||
+    if ((rc = common_param_or(ctx, "cy", (double)(h - 1) / 2, &cy)) ||
+        (rc = common_param_or(ctx, "cx", (double)(w - 1) / 2, &cx)) ||
         (rc = ctx->host->param_double(ctx, "ri", 0, &ri)) ||
         (limited && (rc = ctx->host->param_double(ctx, "ro", 0, &ro))))
         return rc;

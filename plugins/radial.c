@@ -90,15 +90,6 @@ static int radial_declare(udf_ctx *ctx)
     return UDF_OK;
 }
 
-static int param_or(udf_ctx *ctx, const char *name, double dflt, double *out)
-{
-    if (ctx->host->param_count(ctx, name) == 0) {
-        *out = dflt;
-        return UDF_OK;
-    }
-    return ctx->host->param_double(ctx, name, 0, out);
-}
-
 /* Distance of pixel (y, x) from (cy, cx); the man page and the tests use the same expression. */
 static double distance(double y, double x, double cy, double cx)
 {
@@ -163,8 +154,8 @@ static int radial_init(udf_ctx *ctx, void **task_data)
     double cy, cx, ri, ro;
     int64_t n;
     int rc;
-    if ((rc = param_or(ctx, "cy", (double)(h - 1) / 2, &cy)) ||
-        (rc = param_or(ctx, "cx", (double)(w - 1) / 2, &cx)) ||
+    if ((rc = common_param_or(ctx, "cy", (double)(h - 1) / 2, &cy)) ||
+        (rc = common_param_or(ctx, "cx", (double)(w - 1) / 2, &cx)) ||
         (rc = ctx->host->param_double(ctx, "ri", 0, &ri)) ||
         (rc = ctx->host->param_int(ctx, "n_bins", 0, &n)))
         return rc;
@@ -173,7 +164,7 @@ static int radial_init(udf_ctx *ctx, void **task_data)
     for (int c = 0; c < 4; c++)
         corner = fmax(corner, distance(c & 1 ? (double)(h - 1) : 0, c & 2 ? (double)(w - 1) : 0,
                                        cy, cx));
-    if ((rc = param_or(ctx, "ro", corner, &ro)))
+    if ((rc = common_param_or(ctx, "ro", corner, &ro)))
         return rc;
     if (!(ri < ro)) {
         ctx->host->error(ctx, "inner radius ri %g must be below outer radius ro %g", ri, ro);
