@@ -350,6 +350,34 @@ CHUNK_FN_256 static inline int64_t chunk_hsum_256(__m256i v)
         CHUNK_APPLY(T, LOAD, SHIFT, 128);                                                          \
     }
 #endif
+CHUNK_SETS_DEFINE(u8, uint8_t, CHUNK_LOAD_U8, 0)
+CHUNK_SETS_DEFINE(u16, uint16_t, CHUNK_LOAD_U16, 32768)
+CHUNK_SETS_DEFINE(i8, int8_t, CHUNK_LOAD_I8, 0)
+CHUNK_SETS_DEFINE(i16, int16_t, CHUNK_LOAD_I16, 0)
 #endif
+
+/* acc[f * nacc + s] += the sum of set s's pixels in frame f of the tile, for data of dtype dt.
+ * Returns 1 when done, 0 (nothing added) when c holds no tables, dt is not an 8- or 16-bit
+ * integer type, or the compiler has no SSE2: the caller then sums another way. */
+static inline int chunk_sets_apply(const chunk_sets *c, const udf_tile *tile, udf_dtype dt,
+                                   double *acc, uint64_t nacc)
+{
+#if defined(__SSE2__)
+    if (c->pairs)
+        switch (dt) {
+        case UDF_U8: chunk_sets_apply_u8(c, tile, acc, nacc); return 1;
+        case UDF_U16: chunk_sets_apply_u16(c, tile, acc, nacc); return 1;
+        case UDF_I8: chunk_sets_apply_i8(c, tile, acc, nacc); return 1;
+        case UDF_I16: chunk_sets_apply_i16(c, tile, acc, nacc); return 1;
+        default: break;
+        }
+#endif
+    (void)c;
+    (void)tile;
+    (void)dt;
+    (void)acc;
+    (void)nacc;
+    return 0;
+}
 
 #endif

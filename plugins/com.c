@@ -35,14 +35,8 @@
 #define COM_FAST_MAX_WIDTH 8192
 
 /* The hardware prefetcher alone does not keep up with a core streaming the mapped input (com ran
- * at half the speed of sum without this): ask for the data this many bytes ahead of each row. A
- * prefetch never faults, so reaching past the end of the tile is harmless. */
-#define COM_PREFETCH_AHEAD 2048
-#if defined(__GNUC__)
-#define COM_PREFETCH(p) __builtin_prefetch(p)
-#else
-#define COM_PREFETCH(p) ((void)(p))
-#endif
+ * at half the speed of sum without this): each row's lines are prefetched COMMON_AHEAD bytes
+ * ahead as the row is read (COMMON_PREFETCH_ROW). */
 
 static const udf_param_decl com_params[] = {
     {.name = "cy", .type = UDF_PARAM_FLOAT,
@@ -294,7 +288,7 @@ fail:
  * inner loop is a contiguous run with plain 32-bit adds, which vectorises. All sums are exact
  * integers (com_init checks they stay below 2^53), so adding band totals to the float64 acc gives
  * the same bits as the row-by-row float64 sums of COM_TILE, whatever the band height. The rows
- * ahead are prefetched (see COM_PREFETCH_AHEAD). */
+ * ahead are prefetched (COMMON_PREFETCH_ROW). */
 #define COM_FAST(T, A)                                                                             \
     do {                                                                                           \
         const T *restrict data = tile->data;                                                       \
@@ -309,8 +303,7 @@ fail:
             for (uint64_t y = y0; y < y0 + rows; y++) {                                            \
                 const T *restrict row = band + (y - y0) * t->width;                                \
                 A rs = 0;                                                                          \
-                for (uint64_t o = 0; o < t->width * sizeof(T); o += 64)                            \
-                    COM_PREFETCH((const char *)row + COM_PREFETCH_AHEAD + o);                      \
+                COMMON_PREFETCH_ROW(row, t->width * sizeof(T));                                    \
                 for (uint64_t k = t->row_first[y]; k < t->row_first[y + 1]; k++) {                 \
                     uint64_t x1 = t->runs[k].x1;                                                   \
                     for (uint64_t x = t->runs[k].x0; x < x1; x++) {                                \
@@ -416,8 +409,7 @@ COM_AVX2_FN static inline int64_t com_hsum_256(__m256i v)
                 COM_VEC_##W z = COM_ZERO_##W(), st = z, uu = z, vv = z, qq = z, pt = z, qt = z;    \
                 for (uint64_t r = r0; r < r1; r++) {                                               \
                     const T *restrict row = band + r * w;                                          \
-                    for (uint64_t o = 0; o < w * sizeof(T); o += 64)                               \
-                        COM_PREFETCH((const char *)row + COM_PREFETCH_AHEAD + o);                  \
+                    COMMON_PREFETCH_ROW(row, w * sizeof(T));                                       \
                     COM_VEC_##W rt = z;                                                            \
                     _Pragma("GCC unroll 4") for (uint64_t j = 0; j < n; j++) {                     \
                         COM_VEC_##W v = LOAD(row + L * j);                                         \
@@ -491,8 +483,7 @@ COM_AVX2_FN static int com_rows_256(udf_ctx *ctx, const com_task *t, const udf_t
             double s = acc[3 * f], sy = acc[3 * f + 1], sx = acc[3 * f + 2];                       \
             for (uint64_t y = y0; y < y0 + rows; y++) {                                            \
                 const T *restrict row = band + (y - y0) * t->width;                                \
-                for (uint64_t o = 0; o < t->width * sizeof(T); o += 64)                            \
-                    COM_PREFETCH((const char *)row + COM_PREFETCH_AHEAD + o);                      \
+                COMMON_PREFETCH_ROW(row, t->width * sizeof(T));                                    \
                 double ls[COM_FLOAT_LANES] = {0}, lx[COM_FLOAT_LANES] = {0};                       \
                 for (uint64_t k = t->row_first[y]; k < t->row_first[y + 1]; k++) {                 \
                     uint64_t x = t->runs[k].x0, x1 = t->runs[k].x1;                                \

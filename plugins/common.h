@@ -67,6 +67,14 @@ static inline common_pf common_pf_start(const void *p, uint64_t len, uint64_t st
 #define COMMON_PREFETCH_AHEAD(q) ((void)(q))
 #endif
 
+/* COMMON_PREFETCH_AHEAD for each line of the `bytes` bytes at p: for loops that read a row at a
+ * time with no loop over its lines to put the prefetch in. */
+#define COMMON_PREFETCH_ROW(p, bytes)                                                              \
+    do {                                                                                           \
+        for (uint64_t o_ = 0; o_ < (bytes); o_ += 64)                                              \
+            COMMON_PREFETCH_AHEAD((const char *)(p) + o_);                                         \
+    } while (0)
+
 /* The value of an optional FLOAT parameter, or dflt when the user gave none. */
 static inline int common_param_or(udf_ctx *ctx, const char *name, double dflt, double *out)
 {

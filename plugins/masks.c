@@ -871,13 +871,6 @@ static uint64_t idx_lower(const uint32_t *idx, uint64_t lo, uint64_t hi, uint64_
         }                                                                                          \
     } while (0)
 
-#if defined(__SSE2__)
-CHUNK_SETS_DEFINE(u8, uint8_t, CHUNK_LOAD_U8, 0)
-CHUNK_SETS_DEFINE(u16, uint16_t, CHUNK_LOAD_U16, 32768)
-CHUNK_SETS_DEFINE(i8, int8_t, CHUNK_LOAD_I8, 0)
-CHUNK_SETS_DEFINE(i16, int16_t, CHUNK_LOAD_I16, 0)
-#endif
-
 static int masks_tile(udf_ctx *ctx, const udf_tile *tile)
 {
     const masks_task *t = ctx->task_data;
@@ -897,15 +890,7 @@ static int masks_tile(udf_ctx *ctx, const udf_tile *tile)
     }
     /* The gathered masks as chunk sets; SPARSE_TILE then does the others. */
     int chunked = t->chunks.pairs != NULL;
-#if defined(__SSE2__)
-    switch (chunked ? dt : UDF_DTYPE_NONE) {
-    case UDF_U8: chunk_sets_apply_u8(&t->chunks, tile, acc, t->count); break;
-    case UDF_U16: chunk_sets_apply_u16(&t->chunks, tile, acc, t->count); break;
-    case UDF_I8: chunk_sets_apply_i8(&t->chunks, tile, acc, t->count); break;
-    case UDF_I16: chunk_sets_apply_i16(&t->chunks, tile, acc, t->count); break;
-    default: break;
-    }
-#endif
+    chunk_sets_apply(&t->chunks, tile, dt, acc, t->count);
     switch (dt) {
     case UDF_U8: SPARSE_TILE(uint8_t, uint32_t, int64_t); break;
     case UDF_U16: SPARSE_TILE(uint16_t, uint32_t, int64_t); break;

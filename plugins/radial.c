@@ -282,29 +282,13 @@ static int radial_init(udf_ctx *ctx, void **task_data)
         }                                                                                          \
     } while (0)
 
-#if defined(__SSE2__)
-CHUNK_SETS_DEFINE(u8, uint8_t, CHUNK_LOAD_U8, 0)
-CHUNK_SETS_DEFINE(u16, uint16_t, CHUNK_LOAD_U16, 32768)
-CHUNK_SETS_DEFINE(i8, int8_t, CHUNK_LOAD_I8, 0)
-CHUNK_SETS_DEFINE(i16, int16_t, CHUNK_LOAD_I16, 0)
-#endif
-
 static int radial_tile(udf_ctx *ctx, const udf_tile *tile)
 {
     const radial_task *t = ctx->task_data;
     uint64_t y0 = tile->sig_start / t->width, rows = tile->sig_count / t->width;
-#if defined(__SSE2__)
-    if (t->chunks.pairs) {
-        double *acc = ctx->buffers[BUF_ACC].data;
-        switch (ctx->meta->input_dtype) {
-        case UDF_U8: chunk_sets_apply_u8(&t->chunks, tile, acc, t->n_bins); return UDF_OK;
-        case UDF_U16: chunk_sets_apply_u16(&t->chunks, tile, acc, t->n_bins); return UDF_OK;
-        case UDF_I8: chunk_sets_apply_i8(&t->chunks, tile, acc, t->n_bins); return UDF_OK;
-        case UDF_I16: chunk_sets_apply_i16(&t->chunks, tile, acc, t->n_bins); return UDF_OK;
-        default: break;
-        }
-    }
-#endif
+    if (chunk_sets_apply(&t->chunks, tile, ctx->meta->input_dtype, ctx->buffers[BUF_ACC].data,
+                         t->n_bins))
+        return UDF_OK;
     if (t->width <= 65536) {
         switch (ctx->meta->input_dtype) {
         case UDF_U8: RADIAL_SEG(uint8_t, uint32_t); return UDF_OK;
