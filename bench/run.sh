@@ -145,7 +145,7 @@ bench_op() {
     wanted "$op" "$dt" || return 0
     bytes=$(fsize "$file")
     [ "$op" = pick ] && bytes=0     # reads one frame: time, not bandwidth
-    printf '%-15s %-8s' "$op" "$dt" >&2
+    printf '%-17s %-8s' "$op" "$dt" >&2
     for t in $THREADS; do rec "$op" "$dt" "$t" bytes "$bytes"; done
     rec "$op" "$dt" np bytes "$bytes"
     rep=1
@@ -223,6 +223,8 @@ else
             bench_op masks-disk $dt "$f" "$nav" "$SIG" disk -- --plugin masks -p disk=64,64,20
             bench_op masks-dense16 $dt "$f" "$nav" "$SIG" dense16 -- \
                 --plugin masks -p "file=$MASKS" -p sparse=false
+            bench_op masks-dense16-f32 $dt "$f" "$nav" "$SIG" dense16 -- \
+                --plugin masks -p "file=$MASKS" -p sparse=false -p compute=float32
             bench_op masks-rings16 $dt "$f" "$nav" "$SIG" rings16 -- \
                 --plugin masks -p radial_bins=64,64,0,64,16 -p sparse=true
         }
@@ -255,7 +257,7 @@ cold_row() {
     wanted "$row" uint16 || return 0
     bytes=$(fsize "$F16")
     rec "$row" uint16 "$NPROC" bytes "$bytes"
-    printf '%-15s %-8s' "$row" uint16 >&2
+    printf '%-17s %-8s' "$row" uint16 >&2
     i=1
     while [ "$i" -le "$creps" ]; do
         sync && echo 1 >/proc/sys/vm/drop_caches
@@ -313,7 +315,7 @@ function median(key,   n, i, j, v, a) {
     val[k, ++cnt[k]] = $5
 }
 END {
-    hdr = sprintf("%-15s %-7s %7s %9s %7s %8s %7s %9s %8s %8s", "operation", "dtype", "threads", "seconds", "GB/s", "ceil GB/s", "of ceil", "numpy s", "vs numpy", "RSS MiB")
+    hdr = sprintf("%-17s %-7s %7s %9s %7s %8s %7s %9s %8s %8s", "operation", "dtype", "threads", "seconds", "GB/s", "ceil GB/s", "of ceil", "numpy s", "vs numpy", "RSS MiB")
     print hdr
     gsub(/./, "-", hdr); print hdr
     print "operation,dtype,threads,median_s,gbps,ceiling_gbps,ceiling_fraction,numpy_s,speedup_vs_numpy,peak_rss_mib,ceiling_mmap_s,ceiling_pread_s,ceiling_dd_s,reps,status" > csv
@@ -337,7 +339,7 @@ END {
         sp = (u != "" && np_s != "") ? sprintf("%.1fx", np_s / u) : "-"
         spc = (u != "" && np_s != "") ? sprintf("%.2f", np_s / u) : ""
         rs = ((op, dt, t) in rss) ? sprintf("%.1f", rss[op, dt, t] / 1024) : "-"
-        printf "%-15s %-7s %7s %9s %7s %8s %7s %9s %8s %8s%s\n", op, dt, t, (u == "" ? "FAILED" : sprintf("%.4f", u)), gb, cg, fr, (np_s == "" ? "-" : sprintf("%.4f", np_s)), sp, rs, (status == "ok" ? "" : "  " status)
+        printf "%-17s %-7s %7s %9s %7s %8s %7s %9s %8s %8s%s\n", op, dt, t, (u == "" ? "FAILED" : sprintf("%.4f", u)), gb, cg, fr, (np_s == "" ? "-" : sprintf("%.4f", np_s)), sp, rs, (status == "ok" ? "" : "  " status)
         printf "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%d,%s\n", op, dt, t, u, (gb == "-" ? "" : gb), (cg == "-" ? "" : cg), frc, np_s, spc, (rs == "-" ? "" : rs), mm, pr, dd, cnt[op SUBSEP dt SUBSEP t SUBSEP "udf"], status > csv
     }
 }' "$raw"

@@ -18,6 +18,8 @@
 #define DENSE_VECTOR 1
 typedef double vd4 __attribute__((vector_size(32)));
 typedef double vd8 __attribute__((vector_size(64)));
+typedef float vf8 __attribute__((vector_size(32)));
+typedef float vf16 __attribute__((vector_size(64)));
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define DENSE_AVX2 1
@@ -41,6 +43,11 @@ static const udf_param_decl masks_params[] = {
      .choices = "auto|true|false",
      .help = "apply masks as runs of non-zero pixels (auto: when under 25% of entries are "
              "non-zero)"},
+    {.name = "compute", .type = UDF_PARAM_CHOICE, .default_value = "float64",
+     .choices = "float64|float32",
+     .help = "arithmetic of dense masks: float32 is about 1.7 times as fast, rounding weights and "
+             "products to float and summing blocks of 128 pixels in float (LiberTEM's default "
+             "is float32 throughout)"},
     {0},
 };
 
@@ -67,15 +74,17 @@ typedef struct mask_run {
 
 enum { SIMD_NONE, SIMD_AVX2, SIMD_AVX512 };
 
-/* Task data, built by init_task and read-only afterwards. Exactly one of packed and runs is set. */
+/* Task data, built by init_task and read-only afterwards. Exactly one of packed, packed32 and runs
+ * is set. */
 typedef struct masks_task {
     uint64_t count;    /* N, the masks */
     uint64_t sig_size;
     double *dense;     /* N x sig_size, mask-major (only while building) */
-    /* Dense: sig_size x npad, pixel-major, N padded with zero masks to npad (a multiple of 4);
-     * 64-byte aligned. simd: the kernel this CPU runs (fixed for the run, so every partition
-     * sums in the same way). */
+    /* Dense: sig_size x npad, pixel-major, N padded with zero masks to npad (a multiple of the
+     * vector length); 64-byte aligned; packed32 instead with compute=float32. simd: the kernel
+     * this CPU runs (fixed for the run, so every partition sums in the same way). */
     double *packed;
+    float *packed32;
     uint64_t npad;
     int simd;
     /* Sparse: the runs of mask i are runs[run_first[i] .. run_first[i + 1]), increasing. Masks
@@ -103,6 +112,7 @@ static void task_free(masks_task *t)
         return;
     free(t->dense);
     free(t->packed);
+    free(t->packed32);
     free(t->runs);
     free(t->run_first);
     free(t->binary);
@@ -441,8 +451,9 @@ nomem:
     return UDF_ERR_NOMEM;
 }
 
-/* Pack the dense stack of t pixel-major for the dense kernels (t->dense stays for the caller). */
-static int task_make_dense(udf_ctx *ctx, masks_task *t)
+/* Pack the dense stack of t pixel-major for the dense kernels (t->dense stays for the caller), as
+ * float with single != 0 (where the float kernels are built). */
+static int task_make_dense(udf_ctx *ctx, masks_task *t, int single)
 {
     t->simd = SIMD_NONE;
 #ifdef DENSE_AVX2
@@ -452,19 +463,37 @@ static int task_make_dense(udf_ctx *ctx, masks_task *t)
     else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         t->simd = SIMD_AVX2;
 #endif
-    uint64_t sig = t->sig_size, vl = t->simd == SIMD_AVX512 ? 8 : 4;
+    /* UDFHOST_MASKS_SIMD=avx2|none caps the kernels, so that one machine tests them all. */
+    const char *cap = getenv("UDFHOST_MASKS_SIMD");
+    if (cap && !strcmp(cap, "none"))
+        t->simd = SIMD_NONE;
+    else if (cap && !strcmp(cap, "avx2") && t->simd == SIMD_AVX512)
+        t->simd = SIMD_AVX2;
+#ifndef DENSE_VECTOR
+    single = 0;
+#endif
+    const size_t elem = single ? sizeof(float) : sizeof(double);
+    uint64_t sig = t->sig_size, vl = (t->simd == SIMD_AVX512 ? 64 : 32) / elem;
     uint64_t npad = (t->count + vl - 1) / vl * vl;
-    size_t bytes = npad && sig <= SIZE_MAX / sizeof(double) / npad
-                       ? (size_t)(sig * npad * sizeof(double) + 63) / 64 * 64 : 0;
-    t->npad = npad;
-    t->packed = bytes ? aligned_alloc(64, bytes) : NULL;
-    if (!t->packed) {
+    size_t bytes =
+        npad && sig <= SIZE_MAX / elem / npad ? (size_t)(sig * npad * elem + 63) / 64 * 64 : 0;
+    void *packed = bytes ? aligned_alloc(64, bytes) : NULL;
+    if (!packed) {
         ctx->host->error(ctx, "out of memory for the dense masks");
         return UDF_ERR_NOMEM;
     }
-    for (uint64_t p = 0; p < sig; p++)
-        for (uint64_t i = 0; i < npad; i++)
-            t->packed[p * npad + i] = i < t->count ? t->dense[i * sig + p] : 0;
+    t->npad = npad;
+    if (single) {
+        t->packed32 = packed;
+        for (uint64_t p = 0; p < sig; p++)
+            for (uint64_t i = 0; i < npad; i++)
+                t->packed32[p * npad + i] = i < t->count ? (float)t->dense[i * sig + p] : 0;
+    } else {
+        t->packed = packed;
+        for (uint64_t p = 0; p < sig; p++)
+            for (uint64_t i = 0; i < npad; i++)
+                t->packed[p * npad + i] = i < t->count ? t->dense[i * sig + p] : 0;
+    }
     return UDF_OK;
 }
 
@@ -502,9 +531,11 @@ static int masks_init(udf_ctx *ctx, void **task_data)
     }
     t->sig_size = ctx->meta->sig_size;
     int rc = stack_build(ctx, &t->dense, &t->count);
-    const char *mode = "auto";
+    const char *mode = "auto", *compute = "float64";
     if (!rc)
         rc = ctx->host->param_string(ctx, "sparse", 0, &mode);
+    if (!rc)
+        rc = ctx->host->param_string(ctx, "compute", 0, &compute);
     if (rc) {
         task_free(t);
         return rc;
@@ -516,7 +547,8 @@ static int masks_init(udf_ctx *ctx, void **task_data)
      * pay per run. On 128 x 128 uint16 frames, 1 disk (5% of entries) ran 4x and 16 rings (5%)
      * 5x faster sparse; a quarter of the entries is a conservative cut-over (not measured). */
     int sparse = mode[0] == 't' || (mode[0] == 'a' && nonzero * 4 < entries);
-    rc = sparse ? task_make_sparse(ctx, t) : task_make_dense(ctx, t);
+    rc = sparse ? task_make_sparse(ctx, t)
+                : task_make_dense(ctx, t, !strcmp(compute, "float32"));
     if (rc) {
         task_free(t);
         return rc;
@@ -525,22 +557,28 @@ static int masks_init(udf_ctx *ctx, void **task_data)
     t->dense = NULL;
     ctx->host->log(ctx, 2, "%llu masks, %.1f%% non-zero, applied %s", (unsigned long long)t->count,
                    entries ? 100.0 * (double)nonzero / (double)entries : 0.0,
-                   sparse ? "sparse" : "dense");
+                   sparse ? "sparse" : t->packed32 ? "dense in float32" : "dense");
     *task_data = t;
     return UDF_OK;
 }
 
 /* Dense application: the (frames x pixels) by (pixels x N) matrix product. The masks are packed
- * pixel-major (task->packed: sig_size x npad, N padded to a multiple of 4 with zero masks) so a
- * pixel's weights for 4 or 8 masks are one or two vectors. A tile is cut into blocks of DENSE_BLOCK
- * pixels (its masks, 16 KiB for 16 masks, stay in L1); within a block, groups of up to
- * DENSE_FRAMES frames are converted to double once and a register-blocked micro-kernel keeps
- * DENSE_FRAMES x 8 sums in registers, so each loaded weight vector serves DENSE_FRAMES frames and
- * each broadcast pixel 8 masks. Every sum runs over the block's pixels in order, from zero, and is
- * then added to the frame's accumulator block by block: the order depends on nothing but the
- * tile's pixel range, not on how frames are grouped. */
+ * pixel-major (task->packed: sig_size x npad, N padded with zero masks to a multiple of one
+ * vector) so a pixel's weights for a vector of masks are one load. A tile is cut into blocks of
+ * DENSE_BLOCK pixels (their masks, 16 KiB for 16 masks in double, stay in L1); within a block,
+ * groups of up to DENSE_FRAMES frames are converted once and a register-blocked micro-kernel keeps
+ * DENSE_FRAMES x 2 vectors of sums in registers, so each loaded weight vector serves DENSE_FRAMES
+ * frames and each broadcast pixel up to two vectors of masks. Every sum runs over the block's
+ * pixels in order, from zero, and is then added to the frame's double accumulator block by block:
+ * the order depends on nothing but the tile's pixel range, not on how frames are grouped.
+ *
+ * The kernels exist for double (the default) and for float (compute=float32): the float path
+ * multiplies and sums each block of pixels in float, like LiberTEM's float32 dot product but
+ * never over more than DENSE_BLOCK terms, and sums the blocks in double. */
 #define DENSE_FRAMES 8
 #define DENSE_BLOCK 128
+/* Sums one kernel call returns per frame at most: two vectors of 16 floats. */
+#define DENSE_OUTW 32
 /* Frames per tile. While a group of frames is multiplied, the block's pixels of the next group
  * (after the last group: the first group's next block) are prefetched, about one kernel call
  * (~1000 cycles) ahead. Unprefetched, the loads that convert a block waited on memory for a third
@@ -548,12 +586,36 @@ static int masks_init(udf_ctx *ctx, void **task_data)
  * than 32 prefetching two blocks ahead per frame; sparse rings, which share the tile, lost 3 %. */
 #define DENSE_TILE_DEPTH 64
 
+/* dst[p] = src[offset + p] as ET. The switch runs once per block row, not per pixel. */
+#define BLOCK_LOAD(T, ET)                                                                          \
+    do {                                                                                           \
+        const T *restrict s = (const T *)src + offset;                                             \
+        for (uint64_t p = 0; p < n; p++)                                                           \
+            dst[p] = (ET)s[p];                                                                     \
+    } while (0)
+#define BLOCK_LOAD_FN(NAME, ET, ATTR)                                                              \
+    ATTR static void NAME(ET *restrict dst, const void *src, udf_dtype dt, uint64_t offset,        \
+                          uint64_t n)                                                              \
+    {                                                                                              \
+        switch (dt) {                                                                              \
+        case UDF_U8: BLOCK_LOAD(uint8_t, ET); break;                                               \
+        case UDF_U16: BLOCK_LOAD(uint16_t, ET); break;                                             \
+        case UDF_U32: BLOCK_LOAD(uint32_t, ET); break;                                             \
+        case UDF_I8: BLOCK_LOAD(int8_t, ET); break;                                                \
+        case UDF_I16: BLOCK_LOAD(int16_t, ET); break;                                              \
+        case UDF_I32: BLOCK_LOAD(int32_t, ET); break;                                              \
+        case UDF_F32: BLOCK_LOAD(float, ET); break;                                                \
+        default: BLOCK_LOAD(double, ET); break; /* masks_tile admits only these and F64 */         \
+        }                                                                                          \
+    }
+BLOCK_LOAD_FN(block_load, double, )
+
 #if defined(DENSE_VECTOR)
 
-/* out[f * 16 + j] = sum over p < np of xs[f * DENSE_BLOCK + p] * mp[p * npad + j], for f < FR and
- * j < NV * VL: FR frames by NV vectors of VL masks, all sums in registers. MADD(m, x, acc) is
- * m * x + acc (fused or not, but the same for every call of one run). */
-#define DENSE_KERNEL_BODY(VT, FR, NV, MADD)                                                        \
+/* out[f * DENSE_OUTW + j] = sum over p < np of xs[f * DENSE_BLOCK + p] * mp[p * npad + j], for
+ * f < FR and j < NV * (lanes of VT): FR frames by NV vectors of masks, all sums in registers.
+ * MADD(m, x, acc) is m * x + acc (fused or not, but the same for every call of one run). */
+#define DENSE_KERNEL_BODY(VT, ET, FR, NV, MADD)                                                    \
     do {                                                                                           \
         VT a[DENSE_FRAMES][2];                                                                     \
         _Pragma("GCC unroll 8") for (int f = 0; f < (FR); f++) {                                   \
@@ -565,176 +627,151 @@ static int masks_init(udf_ctx *ctx, void **task_data)
             VT m0 = m[0], m1 = (NV) == 2 ? m[1] : m0;                                              \
             DENSE_KEEP(m0, m1);                                                                    \
             _Pragma("GCC unroll 8") for (int f = 0; f < (FR); f++) {                               \
-                double x = xs[f * DENSE_BLOCK + p];                                                \
+                ET x = xs[f * DENSE_BLOCK + p];                                                    \
                 a[f][0] = MADD(m0, x, a[f][0]);                                                    \
                 if ((NV) == 2)                                                                     \
                     a[f][1] = MADD(m1, x, a[f][1]);                                                \
             }                                                                                      \
         }                                                                                          \
         _Pragma("GCC unroll 8") for (int f = 0; f < (FR); f++) {                                   \
-            memcpy(out + f * 16, &a[f][0], sizeof(VT));                                            \
+            memcpy(out + f * DENSE_OUTW, &a[f][0], sizeof(VT));                                    \
             if ((NV) == 2)                                                                         \
-                memcpy(out + f * 16 + sizeof(VT) / sizeof(double), &a[f][1], sizeof(VT));          \
+                memcpy(out + f * DENSE_OUTW + sizeof(VT) / sizeof(ET), &a[f][1], sizeof(VT));      \
         }                                                                                          \
     } while (0)
 
-#define DENSE_KERNEL_SWITCH(VT, MADD)                                                              \
-    switch (fr * 4 + nv) {                                                                         \
-    case 8 * 4 + 2: DENSE_KERNEL_BODY(VT, 8, 2, MADD); break;                                      \
-    case 7 * 4 + 2: DENSE_KERNEL_BODY(VT, 7, 2, MADD); break;                                      \
-    case 6 * 4 + 2: DENSE_KERNEL_BODY(VT, 6, 2, MADD); break;                                      \
-    case 5 * 4 + 2: DENSE_KERNEL_BODY(VT, 5, 2, MADD); break;                                      \
-    case 4 * 4 + 2: DENSE_KERNEL_BODY(VT, 4, 2, MADD); break;                                      \
-    case 3 * 4 + 2: DENSE_KERNEL_BODY(VT, 3, 2, MADD); break;                                      \
-    case 2 * 4 + 2: DENSE_KERNEL_BODY(VT, 2, 2, MADD); break;                                      \
-    case 1 * 4 + 2: DENSE_KERNEL_BODY(VT, 1, 2, MADD); break;                                      \
-    case 8 * 4 + 1: DENSE_KERNEL_BODY(VT, 8, 1, MADD); break;                                      \
-    case 7 * 4 + 1: DENSE_KERNEL_BODY(VT, 7, 1, MADD); break;                                      \
-    case 6 * 4 + 1: DENSE_KERNEL_BODY(VT, 6, 1, MADD); break;                                      \
-    case 5 * 4 + 1: DENSE_KERNEL_BODY(VT, 5, 1, MADD); break;                                      \
-    case 4 * 4 + 1: DENSE_KERNEL_BODY(VT, 4, 1, MADD); break;                                      \
-    case 3 * 4 + 1: DENSE_KERNEL_BODY(VT, 3, 1, MADD); break;                                      \
-    case 2 * 4 + 1: DENSE_KERNEL_BODY(VT, 2, 1, MADD); break;                                      \
-    default: DENSE_KERNEL_BODY(VT, 1, 1, MADD); break;                                             \
+#define DENSE_KERNEL_FN(NAME, ATTR, VT, ET, MADD)                                                  \
+    ATTR static void NAME(int fr, int nv, const ET *restrict xs, const ET *restrict mp,            \
+                          uint64_t npad, uint64_t np, ET *restrict out)                            \
+    {                                                                                              \
+        switch (fr * 4 + nv) {                                                                     \
+        case 8 * 4 + 2: DENSE_KERNEL_BODY(VT, ET, 8, 2, MADD); break;                              \
+        case 7 * 4 + 2: DENSE_KERNEL_BODY(VT, ET, 7, 2, MADD); break;                              \
+        case 6 * 4 + 2: DENSE_KERNEL_BODY(VT, ET, 6, 2, MADD); break;                              \
+        case 5 * 4 + 2: DENSE_KERNEL_BODY(VT, ET, 5, 2, MADD); break;                              \
+        case 4 * 4 + 2: DENSE_KERNEL_BODY(VT, ET, 4, 2, MADD); break;                              \
+        case 3 * 4 + 2: DENSE_KERNEL_BODY(VT, ET, 3, 2, MADD); break;                              \
+        case 2 * 4 + 2: DENSE_KERNEL_BODY(VT, ET, 2, 2, MADD); break;                              \
+        case 1 * 4 + 2: DENSE_KERNEL_BODY(VT, ET, 1, 2, MADD); break;                              \
+        case 8 * 4 + 1: DENSE_KERNEL_BODY(VT, ET, 8, 1, MADD); break;                              \
+        case 7 * 4 + 1: DENSE_KERNEL_BODY(VT, ET, 7, 1, MADD); break;                              \
+        case 6 * 4 + 1: DENSE_KERNEL_BODY(VT, ET, 6, 1, MADD); break;                              \
+        case 5 * 4 + 1: DENSE_KERNEL_BODY(VT, ET, 5, 1, MADD); break;                              \
+        case 4 * 4 + 1: DENSE_KERNEL_BODY(VT, ET, 4, 1, MADD); break;                              \
+        case 3 * 4 + 1: DENSE_KERNEL_BODY(VT, ET, 3, 1, MADD); break;                              \
+        case 2 * 4 + 1: DENSE_KERNEL_BODY(VT, ET, 2, 1, MADD); break;                              \
+        default: DENSE_KERNEL_BODY(VT, ET, 1, 1, MADD); break;                                     \
+        }                                                                                          \
     }
 
-/* Portable: multiply, then add (two roundings). With only SSE2 a vd4 is two registers, so this
- * one is called with nv = 1 and at most 6 frames (6 x 2 sums plus operands fit 16 registers). */
+/* Portable: multiply, then add (two roundings). With only SSE2 a 32-byte vector is two registers,
+ * so these are called with nv = 1 and at most 6 frames (6 x 2 sums plus operands fit 16
+ * registers). */
 #define MADD_PLAIN(m, x, acc) ((m) * (x) + (acc))
 #define DENSE_KEEP(a, b) ((void)0)
-static void dense_kernel(int fr, int nv, const double *restrict xs, const double *restrict mp,
-                         uint64_t npad, uint64_t np, double *restrict out)
-{
-    DENSE_KERNEL_SWITCH(vd4, MADD_PLAIN)
-}
+DENSE_KERNEL_FN(dense_kernel, , vd4, double, MADD_PLAIN)
+DENSE_KERNEL_FN(dense_kernel_f32, , vf8, float, MADD_PLAIN)
 #undef DENSE_KEEP
 
 #ifdef DENSE_AVX2
 /* Keep both weight vectors in registers: loaded once per pixel, not once per frame. */
 #define DENSE_KEEP(a, b) __asm__("" : "+v"(a), "+v"(b))
 
-/* AVX2 + FMA, chosen at run time when the CPU has them: one rounding per term; 6 frames x 8
- * masks. */
+/* AVX2 + FMA, chosen at run time when the CPU has them: one rounding per term; 6 frames x 2
+ * vectors. */
 #define MADD_FMA(m, x, acc) ((vd4)_mm256_fmadd_pd((__m256d)(m), _mm256_set1_pd(x), (__m256d)(acc)))
-__attribute__((target("avx2,fma"))) static void
-dense_kernel_avx2(int fr, int nv, const double *restrict xs, const double *restrict mp,
-                  uint64_t npad, uint64_t np, double *restrict out)
-{
-    DENSE_KERNEL_SWITCH(vd4, MADD_FMA)
-}
+#define MADD_FMA_F32(m, x, acc)                                                                    \
+    ((vf8)_mm256_fmadd_ps((__m256)(m), _mm256_set1_ps(x), (__m256)(acc)))
+DENSE_KERNEL_FN(dense_kernel_avx2, __attribute__((target("avx2,fma"))), vd4, double, MADD_FMA)
+DENSE_KERNEL_FN(dense_kernel_avx2_f32, __attribute__((target("avx2,fma"))), vf8, float,
+                MADD_FMA_F32)
 
-/* AVX-512F: 32 registers of 8 doubles, 8 frames x 16 masks; the same fused operations as the
- * AVX2 kernel, so both give the same bits. */
+/* AVX-512F: 32 registers, 8 frames x 2 vectors; the same fused operations as the AVX2 kernels,
+ * so both give the same bits. */
 #define MADD_FMA512(m, x, acc)                                                                     \
     ((vd8)_mm512_fmadd_pd((__m512d)(m), _mm512_set1_pd(x), (__m512d)(acc)))
-__attribute__((target("avx512f"))) static void
-dense_kernel_avx512(int fr, int nv, const double *restrict xs, const double *restrict mp,
-                    uint64_t npad, uint64_t np, double *restrict out)
-{
-    DENSE_KERNEL_SWITCH(vd8, MADD_FMA512)
-}
+#define MADD_FMA512_F32(m, x, acc)                                                                 \
+    ((vf16)_mm512_fmadd_ps((__m512)(m), _mm512_set1_ps(x), (__m512)(acc)))
+DENSE_KERNEL_FN(dense_kernel_avx512, __attribute__((target("avx512f"))), vd8, double, MADD_FMA512)
+DENSE_KERNEL_FN(dense_kernel_avx512_f32, __attribute__((target("avx512f"))), vf16, float,
+                MADD_FMA512_F32)
 #undef DENSE_KEEP
-#endif
-#endif /* DENSE_VECTOR */
 
-/* dst[p] = src[offset + p] as double. The switch runs once per block row, not per pixel. */
-#define BLOCK_LOAD_BODY                                                                            \
-    do {                                                                                           \
-        switch (dt) {                                                                              \
-        case UDF_U8: BLOCK_LOAD(uint8_t); break;                                                   \
-        case UDF_U16: BLOCK_LOAD(uint16_t); break;                                                 \
-        case UDF_U32: BLOCK_LOAD(uint32_t); break;                                                 \
-        case UDF_I8: BLOCK_LOAD(int8_t); break;                                                    \
-        case UDF_I16: BLOCK_LOAD(int16_t); break;                                                  \
-        case UDF_I32: BLOCK_LOAD(int32_t); break;                                                  \
-        case UDF_F32: BLOCK_LOAD(float); break;                                                    \
-        default: BLOCK_LOAD(double); break; /* masks_tile admits only these and F64 */             \
-        }                                                                                          \
-    } while (0)
-#define BLOCK_LOAD(T)                                                                              \
-    do {                                                                                           \
-        const T *restrict s = (const T *)src + offset;                                             \
-        for (uint64_t p = 0; p < n; p++)                                                           \
-            dst[p] = (double)s[p];                                                                 \
-    } while (0)
-static void block_load(double *restrict dst, const void *src, udf_dtype dt, uint64_t offset,
-                       uint64_t n)
-{
-    BLOCK_LOAD_BODY;
-}
-
-#ifdef DENSE_AVX2
-/* The same with AVX-512 conversions (16 pixels an instruction): the SSE2 loop took a third of a
+/* The block conversions with AVX-512 (16 pixels an instruction): the SSE2 loop took a third of a
  * run of 16 dense masks (perf); this one made the run 13 % faster. */
-__attribute__((target("avx512f,avx512bw"))) static void
-block_load_avx512(double *restrict dst, const void *src, udf_dtype dt, uint64_t offset, uint64_t n)
-{
-    BLOCK_LOAD_BODY;
-}
-#endif
-#undef BLOCK_LOAD
-#undef BLOCK_LOAD_BODY
-
-#ifdef DENSE_VECTOR
-static void dense_tile(const masks_task *t, const udf_tile *tile, udf_dtype dt, double *acc)
-{
-    _Alignas(64) double xs[DENSE_FRAMES * DENSE_BLOCK];
-    _Alignas(64) double out[DENSE_FRAMES * 16];
-    const size_t elem = udf_dtype_size(dt);
-    const uint64_t n = t->count, npad = t->npad;
-    /* Masks per vector, frames per group, vectors of masks per call at most. */
-    const uint64_t vl = t->simd == SIMD_AVX512 ? 8 : 4;
-    const uint64_t frames = t->simd == SIMD_AVX512 ? 8 : 6;
-    const uint64_t nvmax = t->simd == SIMD_NONE ? 1 : 2;
-    for (uint64_t p0 = 0; p0 < tile->sig_count; p0 += DENSE_BLOCK) {
-        uint64_t np = tile->sig_count - p0 < DENSE_BLOCK ? tile->sig_count - p0 : DENSE_BLOCK;
-        const double *mblock = t->packed + (tile->sig_start + p0) * npad;
-        for (uint64_t f0 = 0; f0 < tile->depth; f0 += frames) {
-            int fr = (int)(tile->depth - f0 < frames ? tile->depth - f0 : frames);
-            for (int f = 0; f < fr; f++) {
-                const char *frame =
-                    (const char *)tile->data + (f0 + (uint64_t)f) * tile->frame_stride * elem;
-                uint64_t nf = f0 + frames + (uint64_t)f, np0 = p0;
-                if (nf >= tile->depth) {
-                    nf -= tile->depth;
-                    np0 += DENSE_BLOCK;
-                }
-                const char *next = (const char *)tile->data + nf * tile->frame_stride * elem;
-                for (uint64_t o = 0; o < np * elem; o += 64)
-                    __builtin_prefetch(next + np0 * elem + o, 0, 3);
-#ifdef DENSE_AVX2
-                if (t->simd == SIMD_AVX512)
-                    block_load_avx512(xs + f * DENSE_BLOCK, frame, dt, p0, np);
-                else
-#endif
-                    block_load(xs + f * DENSE_BLOCK, frame, dt, p0, np);
-            }
-            for (uint64_t g = 0; g < npad;) {
-                int nv = (int)((npad - g) / vl < nvmax ? (npad - g) / vl : nvmax);
-                switch (t->simd) {
-#ifdef DENSE_AVX2
-                case SIMD_AVX512:
-                    dense_kernel_avx512(fr, nv, xs, mblock + g, npad, np, out);
-                    break;
-                case SIMD_AVX2:
-                    dense_kernel_avx2(fr, nv, xs, mblock + g, npad, np, out);
-                    break;
-#endif
-                default:
-                    dense_kernel(fr, nv, xs, mblock + g, npad, np, out);
-                    break;
-                }
-                uint64_t w = (uint64_t)nv * vl, wn = n - g < w ? n - g : w;
-                for (int f = 0; f < fr; f++)
-                    for (uint64_t j = 0; j < wn; j++)
-                        acc[(f0 + (uint64_t)f) * n + g + j] += out[f * 16 + (int)j];
-                g += w;
-            }
-        }
-    }
-}
+BLOCK_LOAD_FN(block_load_avx512, double, __attribute__((target("avx512f"))))
+BLOCK_LOAD_FN(block_load_avx512_f32, float, __attribute__((target("avx512f"))))
+#define DENSE_KERNEL_CASES(SUFFIX)                                                                 \
+    case SIMD_AVX512:                                                                              \
+        dense_kernel_avx512##SUFFIX(fr, nv, xs, mblock + g, npad, np, out);                        \
+        break;                                                                                     \
+    case SIMD_AVX2:                                                                                \
+        dense_kernel_avx2##SUFFIX(fr, nv, xs, mblock + g, npad, np, out);                          \
+        break;
+#define DENSE_LOAD_AVX512(SUFFIX)                                                                  \
+    if (t->simd == SIMD_AVX512)                                                                    \
+        block_load_avx512##SUFFIX(xs + f * DENSE_BLOCK, frame, dt, p0, np);                        \
+    else
 #else
-/* Without GNU vector extensions: one dot product per frame and mask and block. */
+#define DENSE_KERNEL_CASES(SUFFIX)
+#define DENSE_LOAD_AVX512(SUFFIX)
+#endif
+BLOCK_LOAD_FN(block_load_f32, float, )
+
+/* One tile through the kernels of element type ET (SUFFIX names them), masks from PACKED. */
+#define DENSE_TILE_FN(NAME, ET, PACKED, SUFFIX)                                                    \
+    static void NAME(const masks_task *t, const udf_tile *tile, udf_dtype dt, double *acc)         \
+    {                                                                                              \
+        _Alignas(64) ET xs[DENSE_FRAMES * DENSE_BLOCK];                                            \
+        _Alignas(64) ET out[DENSE_FRAMES * DENSE_OUTW];                                            \
+        const size_t elem = udf_dtype_size(dt);                                                    \
+        const uint64_t n = t->count, npad = t->npad;                                               \
+        /* Masks per vector, frames per group, vectors of masks per call at most. */               \
+        const uint64_t vl = (t->simd == SIMD_AVX512 ? 64 : 32) / sizeof(ET);                       \
+        const uint64_t frames = t->simd == SIMD_AVX512 ? 8 : 6;                                    \
+        const uint64_t nvmax = t->simd == SIMD_NONE ? 1 : 2;                                       \
+        for (uint64_t p0 = 0; p0 < tile->sig_count; p0 += DENSE_BLOCK) {                           \
+            uint64_t np = tile->sig_count - p0 < DENSE_BLOCK ? tile->sig_count - p0 : DENSE_BLOCK; \
+            const ET *mblock = t->PACKED + (tile->sig_start + p0) * npad;                          \
+            for (uint64_t f0 = 0; f0 < tile->depth; f0 += frames) {                                \
+                int fr = (int)(tile->depth - f0 < frames ? tile->depth - f0 : frames);             \
+                for (int f = 0; f < fr; f++) {                                                     \
+                    const char *frame =                                                            \
+                        (const char *)tile->data + (f0 + (uint64_t)f) * tile->frame_stride * elem; \
+                    uint64_t nf = f0 + frames + (uint64_t)f, np0 = p0;                             \
+                    if (nf >= tile->depth) {                                                       \
+                        nf -= tile->depth;                                                         \
+                        np0 += DENSE_BLOCK;                                                        \
+                    }                                                                              \
+                    const char *next = (const char *)tile->data + nf * tile->frame_stride * elem;  \
+                    for (uint64_t o = 0; o < np * elem; o += 64)                                   \
+                        __builtin_prefetch(next + np0 * elem + o, 0, 3);                           \
+                    DENSE_LOAD_AVX512(SUFFIX)                                                      \
+                    block_load##SUFFIX(xs + f * DENSE_BLOCK, frame, dt, p0, np);                   \
+                }                                                                                  \
+                for (uint64_t g = 0; g < npad;) {                                                  \
+                    int nv = (int)((npad - g) / vl < nvmax ? (npad - g) / vl : nvmax);             \
+                    switch (t->simd) {                                                             \
+                        DENSE_KERNEL_CASES(SUFFIX)                                                 \
+                    default:                                                                       \
+                        dense_kernel##SUFFIX(fr, nv, xs, mblock + g, npad, np, out);               \
+                        break;                                                                     \
+                    }                                                                              \
+                    uint64_t w = (uint64_t)nv * vl, wn = n - g < w ? n - g : w;                    \
+                    for (int f = 0; f < fr; f++)                                                   \
+                        for (uint64_t j = 0; j < wn; j++)                                          \
+                            acc[(f0 + (uint64_t)f) * n + g + j] +=                                 \
+                                (double)out[f * DENSE_OUTW + (int)j];                              \
+                    g += w;                                                                        \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }
+DENSE_TILE_FN(dense_tile, double, packed, )
+DENSE_TILE_FN(dense_tile_f32, float, packed32, _f32)
+#else
+/* Without GNU vector extensions: one dot product per frame and mask and block, in double
+ * (compute=float32 is not built: see task_make_dense). */
 static inline double dot(const double *restrict x, const double *restrict m, uint64_t n,
                          uint64_t stride)
 {
@@ -759,6 +796,8 @@ static void dense_tile(const masks_task *t, const udf_tile *tile, udf_dtype dt, 
     }
 }
 #endif
+#undef BLOCK_LOAD
+#undef BLOCK_LOAD_FN
 
 /* The first run of mask i that ends after flat pixel `from`. */
 static const mask_run *runs_from(const masks_task *t, uint64_t i, uint64_t from)
@@ -916,6 +955,12 @@ static int masks_tile(udf_ctx *ctx, const udf_tile *tile)
         dense_tile(t, tile, dt, acc);
         return UDF_OK;
     }
+#ifdef DENSE_VECTOR
+    if (t->packed32) {
+        dense_tile_f32(t, tile, dt, acc);
+        return UDF_OK;
+    }
+#endif
     /* The gathered masks as chunk sets; SPARSE_TILE then does the others. */
     int chunked = t->chunks.pairs != NULL;
     chunk_sets_apply(&t->chunks, tile, dt, acc, t->count);

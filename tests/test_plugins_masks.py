@@ -217,6 +217,74 @@ def test_threads_and_partitions_bit_identical(tmp):
             assert_equal(r, results[0], "sparse=%s threads %d vs 1" % (sparse, threads))
 
 
+KERNELS = ("avx512", "avx2", "none")  # UDFHOST_MASKS_SIMD caps the dense kernels of this CPU
+
+
+def run_kernels(tmp, data, args, extra=()):
+    """The float64 results of every dense kernel (capped by UDFHOST_MASKS_SIMD)."""
+    out = {}
+    try:
+        for k in KERNELS:
+            os.environ["UDFHOST_MASKS_SIMD"] = k
+            out[k] = run_masks(tmp, data, 2, args + ["sparse=false"], extra, out="k-" + k)
+    finally:
+        del os.environ["UDFHOST_MASKS_SIMD"]
+    return out
+
+
+def test_dense_kernels_agree(tmp):
+    # The AVX-512 and AVX2 kernels make the same fused operations in the same order: same bits.
+    # 21 masks: one full vector and a padded one in each kernel's widths.
+    data = random_frames(RNG, NAV + SIG, "<f4")
+    weights = RNG.standard_normal((21,) + SIG)
+    np.save(os.path.join(tmp, "w.npy"), weights)
+    ref = reference(data, 2, weights)
+    for compute in ("float64", "float32"):
+        got = run_kernels(tmp, data, ["file=" + os.path.join(tmp, "w.npy"),
+                                      "compute=" + compute])
+        assert_equal(got["avx2"], got["avx512"], "compute=%s avx2 vs avx512" % compute)
+        if compute == "float64":
+            assert_close(got["none"], ref, "compute=float64 portable kernel", 1e-9)
+
+
+def test_compute_float32(tmp):
+    # compute=float32: weights and data rounded to float, each product rounded, sums over blocks
+    # of 128 pixels in float, blocks summed in double. Per result the error stays below
+    # (128 + 2) * 2**-24 (~7.7e-6) of sum |x * w| (the recursive-summation bound); LiberTEM's
+    # float32 dot products over whole frames reach 1e-5 of the result itself.
+    nav, sig = (5, 6), (27, 25)  # 675 pixels: five full blocks and a partial one
+    weights = RNG.standard_normal((19,) + sig)  # signed: the sums cancel
+    weights[3] = np.abs(weights[3])
+    np.save(os.path.join(tmp, "w.npy"), weights)
+    for dt in ("<u2", "<i4", "<f4"):
+        data = random_frames(RNG, nav + sig, dt)
+        ref = reference(data, 2, weights)
+        scale = reference(np.abs(data.astype(np.float64)), 2, np.abs(weights))
+        got = run_kernels(tmp, data, ["file=" + os.path.join(tmp, "w.npy"), "compute=float32"])
+        for k, r in got.items():
+            err = np.abs(r - ref) / scale
+            assert err.max() < 7.7e-6, "%s kernel %s: error %g of sum |x w|" % (dt, k, err.max())
+            if dt == "<u2":  # nothing cancels: relative to the result itself
+                assert_close(r[..., 3], ref[..., 3], "%s kernel %s, positive mask" % (dt, k),
+                             1e-5)
+            # the float path really ran: its rounding shows against the double result
+            assert not np.array_equal(r, ref), "%s kernel %s: no float rounding" % (dt, k)
+        # threads and partitions do not change the bits
+        args = ["file=" + os.path.join(tmp, "w.npy"), "compute=float32", "sparse=false"]
+        three = run_masks(tmp, data, 2, args, ["--threads", 3, "--partition-size", "1K"], out="t3")
+        one = run_masks(tmp, data, 2, args, ["--threads", 1], out="t1")
+        assert_equal(three, one, dt + " threads 3 vs 1")
+    # sparse application ignores compute: it is exact in double either way
+    data = random_frames(RNG, NAV + SIG, "<u2")
+    a = run_masks(tmp, data, 2, ["disk=9,11,5", "sparse=true", "compute=float32"], out="s32")
+    assert_equal(a, reference(data, 2, ref_disk(SIG, 9, 11, 5)), "sparse, compute=float32")
+    path = os.path.join(tmp, "scan.raw")
+    _, err = run(["run", "--plugin", "masks", "-p", "rect=0,0,19,23", "-p", "compute=float32",
+                  *raw_args(NAV, SIG, "<u2"), "-v", "--overwrite", "-o",
+                  os.path.join(tmp, "out"), path])
+    assert "applied dense in float32" in err, err
+
+
 def test_sparse_auto_choice(tmp):
     data = random_frames(RNG, NAV + SIG, "<u2")
     path = os.path.join(tmp, "scan.raw")
@@ -247,6 +315,7 @@ def test_bad_parameters(tmp):
         (["rect=1.5,0,4,4"], USAGE_ERROR, ["rect"]),
         (["disk=1,1,1", "dtype=float16"], USAGE_ERROR, ["float16"]),
         (["disk=1,1,1", "sparse=maybe"], USAGE_ERROR, ["maybe"]),
+        (["disk=1,1,1", "compute=float16"], USAGE_ERROR, ["float16"]),
         (["bogus=1"], USAGE_ERROR, ["bogus"]),
         ([], PLUGIN_ERROR, ["no mask given"]),
         (["dtype=float64"], PLUGIN_ERROR, ["no mask given"]),
@@ -275,5 +344,6 @@ def test_bad_parameters(tmp):
 if __name__ == "__main__":
     main([test_generated_masks_each_kind_exact, test_input_dtypes, test_float_weights,
           test_file_masks_and_order, test_other_dimensions, test_bands_of_large_frames, test_roi,
-          test_threads_and_partitions_bit_identical, test_sparse_auto_choice,
+          test_threads_and_partitions_bit_identical, test_dense_kernels_agree,
+          test_compute_float32, test_sparse_auto_choice,
           test_bad_parameters])
