@@ -12,14 +12,7 @@
 
 #include "common.h"
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-/* The AVX2 kernel where the compiler can target it for one function (GCC, Clang on x86-64). */
-#if defined(__GNUC__) && defined(__x86_64__)
-#include <immintrin.h>
-#define CHUNK_AVX2 1
-#endif
-#endif
+#include "pmadd.h"
 
 /* The frames are seen as rows of `width` pixels (a band of a tile is a run of whole rows). Each row
  * is cut into chunks of `lanes` columns (16 where the CPU has AVX2, else 8), the last one of a row
@@ -67,7 +60,7 @@ static inline void chunk_sets_free(chunk_sets *c)
  * the bits are the same for either width); 0 without SSE2. */
 static inline uint64_t chunk_lanes(uint64_t width)
 {
-#if defined(CHUNK_AVX2)
+#if defined(PMADD_AVX2)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && width >= 16)
         return 16;
@@ -139,56 +132,15 @@ static inline int chunk_sets_build(chunk_sets *c, uint64_t height, uint64_t widt
 }
 
 #if defined(__SSE2__)
-/* Vector operations for each width W (128: SSE2, 8 pixels; 256: AVX2, 16 pixels). LOAD gives the
- * pixels as int16: uint16 shifted by -32768 (the SHIFT of CHUNK_SETS_DEFINE, added back per pixel
- * at the end) so that pmaddwd, which multiplies signed words, takes them. MASK(p) gives, per
- * lane, SIGN if the pair's bit is set, else 0: the 128 kernel loads 1s from masks[]; the 256 one
- * compares the broadcast bits with one bit per lane, which gives -1s. */
-#define CHUNK_LOAD_U8_128(p) _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(p)), _mm_setzero_si128())
-#define CHUNK_LOAD_I8_128(p)                                                                       \
-    _mm_srai_epi16(_mm_unpacklo_epi8(_mm_setzero_si128(), _mm_loadl_epi64((const __m128i *)(p))), 8)
-#define CHUNK_LOAD_U16_128(p)                                                                      \
-    _mm_xor_si128(_mm_loadu_si128((const __m128i *)(p)), _mm_set1_epi16((short)0x8000))
-#define CHUNK_LOAD_I16_128(p) _mm_loadu_si128((const __m128i *)(p))
-#define CHUNK_VEC_128 __m128i
-#define CHUNK_ZERO_128() _mm_setzero_si128()
-#define CHUNK_ADD_128 _mm_add_epi32
-#define CHUNK_MADD_128 _mm_madd_epi16
+/* Per width W (pmadd.h): MASK(p) gives, per lane, SIGN if the pair's bit is set, else 0: the 128
+ * kernel loads 1s from masks[]; the 256 one compares the broadcast bits with one bit per lane,
+ * which gives -1s. */
 #define CHUNK_MASK_128(p) _mm_loadu_si128((const __m128i *)c->masks[(p) & 255])
 #define CHUNK_SIGN_128 1
-#define CHUNK_HSUM_128 chunk_hsum_128
-
-static inline int64_t chunk_hsum_128(__m128i v)
-{
-    int32_t l[4];
-    _mm_storeu_si128((__m128i *)l, v);
-    return (int64_t)l[0] + l[1] + l[2] + l[3];
-}
-
-#if defined(CHUNK_AVX2)
-#define CHUNK_LOAD_U8_256(p) _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(p)))
-#define CHUNK_LOAD_I8_256(p) _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p)))
-#define CHUNK_LOAD_U16_256(p)                                                                      \
-    _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(p)), _mm256_set1_epi16((short)0x8000))
-#define CHUNK_LOAD_I16_256(p) _mm256_loadu_si256((const __m256i *)(p))
-#define CHUNK_VEC_256 __m256i
-#define CHUNK_ZERO_256() _mm256_setzero_si256()
-#define CHUNK_ADD_256 _mm256_add_epi32
-#define CHUNK_MADD_256 _mm256_madd_epi16
+#if defined(PMADD_AVX2)
 #define CHUNK_MASK_256(p)                                                                          \
     _mm256_cmpeq_epi16(_mm256_and_si256(_mm256_set1_epi16((short)(p)), lanebit), lanebit)
 #define CHUNK_SIGN_256 (-1)
-#define CHUNK_HSUM_256 chunk_hsum_256
-#define CHUNK_FN_256 __attribute__((target("avx2")))
-
-/* In registers: through a stack array, GCC stored the accumulators at every pair. */
-CHUNK_FN_256 static inline int64_t chunk_hsum_256(__m256i v)
-{
-    __m256i w = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(v)),
-                                 _mm256_cvtepi32_epi64(_mm256_extracti128_si256(v, 1)));
-    __m128i s = _mm_add_epi64(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
-    return _mm_cvtsi128_si64(s) + _mm_extract_epi64(s, 1);
-}
 #endif
 
 /* Pixels of the chunk at q masked by m (summed in pairs by pmaddwd), added to the lanes of a. The
@@ -197,7 +149,7 @@ CHUNK_FN_256 static inline int64_t chunk_hsum_256(__m256i v)
  * pair (58 instructions a pair instead of 42). */
 #define CHUNK_ADD(W, a, LOAD, q, m)                                                                \
     do {                                                                                           \
-        (a) = CHUNK_ADD_##W((a), CHUNK_MADD_##W(LOAD(q), (m)));                                    \
+        (a) = PMADD_ADD_##W((a), PMADD_MADD_##W(LOAD(q), (m)));                                    \
         CHUNK_PIN(a);                                                                              \
     } while (0)
 #if defined(__GNUC__)
@@ -211,11 +163,11 @@ CHUNK_FN_256 static inline int64_t chunk_hsum_256(__m256i v)
  * Eight named accumulators, not an array: GCC then keeps them in registers. */
 #define CHUNK_PASS8(T, W, LOAD)                                                                    \
     do {                                                                                           \
-        CHUNK_VEC_##W a0 = CHUNK_ZERO_##W(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, \
+        PMADD_VEC_##W a0 = PMADD_ZERO_##W(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, \
                       a7 = a0;                                                                     \
         for (; i < e; i++) {                                                                       \
             uint64_t p = pairs[i];                                                                 \
-            CHUNK_VEC_##W m = CHUNK_MASK_##W(p);                                                   \
+            PMADD_VEC_##W m = CHUNK_MASK_##W(p);                                                   \
             const T *q = b + ((p >> 16) - off0);                                                   \
             CHUNK_ADD(W, a0, LOAD, q, m);                                                          \
             CHUNK_ADD(W, a1, LOAD, q + stride, m);                                                 \
@@ -226,26 +178,26 @@ CHUNK_FN_256 static inline int64_t chunk_hsum_256(__m256i v)
             CHUNK_ADD(W, a6, LOAD, q + 6 * stride, m);                                             \
             CHUNK_ADD(W, a7, LOAD, q + 7 * stride, m);                                             \
         }                                                                                          \
-        sums[0] = CHUNK_HSUM_##W(a0);                                                              \
-        sums[1] = CHUNK_HSUM_##W(a1);                                                              \
-        sums[2] = CHUNK_HSUM_##W(a2);                                                              \
-        sums[3] = CHUNK_HSUM_##W(a3);                                                              \
-        sums[4] = CHUNK_HSUM_##W(a4);                                                              \
-        sums[5] = CHUNK_HSUM_##W(a5);                                                              \
-        sums[6] = CHUNK_HSUM_##W(a6);                                                              \
-        sums[7] = CHUNK_HSUM_##W(a7);                                                              \
+        sums[0] = PMADD_HSUM_##W(a0);                                                              \
+        sums[1] = PMADD_HSUM_##W(a1);                                                              \
+        sums[2] = PMADD_HSUM_##W(a2);                                                              \
+        sums[3] = PMADD_HSUM_##W(a3);                                                              \
+        sums[4] = PMADD_HSUM_##W(a4);                                                              \
+        sums[5] = PMADD_HSUM_##W(a5);                                                              \
+        sums[6] = PMADD_HSUM_##W(a6);                                                              \
+        sums[7] = PMADD_HSUM_##W(a7);                                                              \
     } while (0)
 
 /* The same for one frame. */
 #define CHUNK_PASS1(T, W, LOAD)                                                                    \
     do {                                                                                           \
-        CHUNK_VEC_##W a0 = CHUNK_ZERO_##W();                                                       \
+        PMADD_VEC_##W a0 = PMADD_ZERO_##W();                                                       \
         for (; i < e; i++) {                                                                       \
             uint64_t p = pairs[i];                                                                 \
-            CHUNK_VEC_##W m = CHUNK_MASK_##W(p);                                                   \
+            PMADD_VEC_##W m = CHUNK_MASK_##W(p);                                                   \
             CHUNK_ADD(W, a0, LOAD, b + ((p >> 16) - off0), m);                                     \
         }                                                                                          \
-        sums[0] = CHUNK_HSUM_##W(a0);                                                              \
+        sums[0] = PMADD_HSUM_##W(a0);                                                              \
     } while (0)
 
 /* Prefetching. In the order the sets visit a block's pixels, the hardware prefetcher did not keep
@@ -323,10 +275,10 @@ CHUNK_FN_256 static inline int64_t chunk_hsum_256(__m256i v)
     } while (0)
 
 /* Defines chunk_sets_apply_SUFFIX(c, tile, acc, nacc), which runs CHUNK_APPLY for data of type T
- * (LOAD: CHUNK_LOAD_U8 ... CHUNK_LOAD_I16) with the width c->lanes. */
-#if defined(CHUNK_AVX2)
+ * (LOAD: PMADD_LOAD_U8 ... PMADD_LOAD_I16) with the width c->lanes. */
+#if defined(PMADD_AVX2)
 #define CHUNK_SETS_DEFINE(SUFFIX, T, LOAD, SHIFT)                                                  \
-    CHUNK_FN_256 static void chunk_sets_apply256_##SUFFIX(const chunk_sets *c,                    \
+    PMADD_FN_256 static void chunk_sets_apply256_##SUFFIX(const chunk_sets *c,                    \
                                                           const udf_tile *tile, double *acc,       \
                                                           uint64_t nacc)                           \
     {                                                                                              \
@@ -350,10 +302,10 @@ CHUNK_FN_256 static inline int64_t chunk_hsum_256(__m256i v)
         CHUNK_APPLY(T, LOAD, SHIFT, 128);                                                          \
     }
 #endif
-CHUNK_SETS_DEFINE(u8, uint8_t, CHUNK_LOAD_U8, 0)
-CHUNK_SETS_DEFINE(u16, uint16_t, CHUNK_LOAD_U16, 32768)
-CHUNK_SETS_DEFINE(i8, int8_t, CHUNK_LOAD_I8, 0)
-CHUNK_SETS_DEFINE(i16, int16_t, CHUNK_LOAD_I16, 0)
+CHUNK_SETS_DEFINE(u8, uint8_t, PMADD_LOAD_U8, 0)
+CHUNK_SETS_DEFINE(u16, uint16_t, PMADD_LOAD_U16, 32768)
+CHUNK_SETS_DEFINE(i8, int8_t, PMADD_LOAD_I8, 0)
+CHUNK_SETS_DEFINE(i16, int16_t, PMADD_LOAD_I16, 0)
 #endif
 
 /* acc[f * nacc + s] += the sum of set s's pixels in frame f of the tile, for data of dtype dt.

@@ -12,18 +12,11 @@
 
 #include "common.h"
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
+#include "pmadd.h"
 
-/* COM_ROWS also in AVX2 where the compiler can target it for one function (GCC, Clang on x86-64),
- * picked at run time (com_task.lanes): it halves the instructions per pixel, which lets com keep up
- * with the memory bus, alone and with sum and sumsig in the same pass. */
-#if defined(__SSE2__) && defined(__GNUC__) && defined(__x86_64__)
-#include <immintrin.h>
-#define COM_AVX2 1
-#define COM_AVX2_FN __attribute__((target("avx2")))
-#endif
+/* COM_ROWS also in AVX2 where the compiler can target it for one function (PMADD_AVX2), picked at
+ * run time (com_task.lanes): it halves the instructions per pixel, which lets com keep up with the
+ * memory bus, alone and with sum and sumsig in the same pass. */
 
 /* Radii beyond any detector; the host needs finite bounds to check a range. */
 #define RADIUS_MAX 1e9
@@ -220,7 +213,7 @@ static int com_init(udf_ctx *ctx, void **task_data)
         /* The vector width, fixed for the run so that every partition sums alike (the bits are the
          * same for either width anyway: exact integers). */
         t->lanes = 8;
-#if defined(COM_AVX2)
+#if defined(PMADD_AVX2)
         __builtin_cpu_init();
         if (__builtin_cpu_supports("avx2") && t->width >= 16)
             t->lanes = 16;
@@ -324,52 +317,12 @@ fail:
     } while (0)
 
 #if defined(__SSE2__)
-/* Vector operations of COM_ROWS for one vector width: 8 int16 lanes (SSE2) or 16 (AVX2). LOAD of
- * 8 or 16 pixels as int16: uint16 shifted by -32768 (COM_ROWS adds the shift back), so that
- * pmaddwd, which multiplies signed words, takes them. */
-#define COM_LOAD_U8_128(p)                                                                         \
-    _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(p)), _mm_setzero_si128())
-#define COM_LOAD_I8_128(p)                                                                         \
-    _mm_srai_epi16(_mm_unpacklo_epi8(_mm_setzero_si128(), _mm_loadl_epi64((const __m128i *)(p))), 8)
-#define COM_LOAD_U16_128(p)                                                                        \
-    _mm_xor_si128(_mm_loadu_si128((const __m128i *)(p)), _mm_set1_epi16((short)0x8000))
-#define COM_LOAD_I16_128(p) _mm_loadu_si128((const __m128i *)(p))
-#define COM_VEC_128 __m128i
+/* Per width W, besides pmadd.h's operations: the lanes of a vector, and a vector of int16 words. */
 #define COM_LANES_128 8
-#define COM_ZERO_128() _mm_setzero_si128()
-#define COM_ADD_128 _mm_add_epi32
-#define COM_MADD_128 _mm_madd_epi16
 #define COM_WORDS_128(p) _mm_loadu_si128((const __m128i *)(p))
-#define COM_HSUM_128 com_hsum_128
-
-/* int64 sum of the four int32 lanes of v. */
-static inline int64_t com_hsum_128(__m128i v)
-{
-    int32_t l[4];
-    _mm_storeu_si128((__m128i *)l, v);
-    return (int64_t)l[0] + l[1] + l[2] + l[3];
-}
-
-#if defined(COM_AVX2)
-#define COM_LOAD_U8_256(p) _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(p)))
-#define COM_LOAD_I8_256(p) _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p)))
-#define COM_LOAD_U16_256(p)                                                                        \
-    _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(p)), _mm256_set1_epi16((short)0x8000))
-#define COM_LOAD_I16_256(p) _mm256_loadu_si256((const __m256i *)(p))
-#define COM_VEC_256 __m256i
+#if defined(PMADD_AVX2)
 #define COM_LANES_256 16
-#define COM_ZERO_256() _mm256_setzero_si256()
-#define COM_ADD_256 _mm256_add_epi32
-#define COM_MADD_256 _mm256_madd_epi16
 #define COM_WORDS_256(p) _mm256_loadu_si256((const __m256i *)(p))
-#define COM_HSUM_256 com_hsum_256
-
-COM_AVX2_FN static inline int64_t com_hsum_256(__m256i v)
-{
-    int32_t l[8];
-    _mm256_storeu_si256((__m256i *)l, v);
-    return (int64_t)l[0] + l[1] + l[2] + l[3] + l[4] + l[5] + l[6] + l[7];
-}
 #endif
 
 /* The exact path for a mask of every pixel, in int32 lanes in registers, in streaming order, with
@@ -397,7 +350,7 @@ COM_AVX2_FN static inline int64_t com_hsum_256(__m256i v)
             wl[c] = (int16_t)c;                                                                    \
             w1[c] = 1;                                                                             \
         }                                                                                          \
-        const COM_VEC_##W ones = COM_WORDS_##W(w1), lanes = COM_WORDS_##W(wl),                     \
+        const PMADD_VEC_##W ones = COM_WORDS_##W(w1), lanes = COM_WORDS_##W(wl),                     \
                           mt = COM_WORDS_##W(wt), mq = COM_WORDS_##W(wq);                          \
         const int64_t sumx = (int64_t)(w * (w - 1) / 2),                                           \
                       sumy = (int64_t)((2 * y0 + rows - 1) * rows / 2);                            \
@@ -406,31 +359,31 @@ COM_AVX2_FN static inline int64_t com_hsum_256(__m256i v)
             int64_t s = 0, sy = 0, sx = 0;                                                         \
             for (uint64_t r0 = 0; r0 < rows; r0 += (R)) {                                          \
                 uint64_t r1 = rows - r0 < (R) ? rows : r0 + (R);                                   \
-                COM_VEC_##W z = COM_ZERO_##W(), st = z, uu = z, vv = z, qq = z, pt = z, qt = z;    \
+                PMADD_VEC_##W z = PMADD_ZERO_##W(), st = z, uu = z, vv = z, qq = z, pt = z, qt = z;    \
                 for (uint64_t r = r0; r < r1; r++) {                                               \
                     const T *restrict row = band + r * w;                                          \
                     COMMON_PREFETCH_ROW(row, w * sizeof(T));                                       \
-                    COM_VEC_##W rt = z;                                                            \
+                    PMADD_VEC_##W rt = z;                                                            \
                     _Pragma("GCC unroll 4") for (uint64_t j = 0; j < n; j++) {                     \
-                        COM_VEC_##W v = LOAD(row + L * j);                                         \
-                        rt = COM_ADD_##W(rt, COM_MADD_##W(v, ones));                               \
-                        vv = COM_ADD_##W(vv, rt);                                                  \
-                        qq = COM_ADD_##W(qq, COM_MADD_##W(v, lanes));                              \
+                        PMADD_VEC_##W v = LOAD(row + L * j);                                         \
+                        rt = PMADD_ADD_##W(rt, PMADD_MADD_##W(v, ones));                               \
+                        vv = PMADD_ADD_##W(vv, rt);                                                  \
+                        qq = PMADD_ADD_##W(qq, PMADD_MADD_##W(v, lanes));                              \
                     }                                                                              \
                     if (tail) {                                                                    \
-                        COM_VEC_##W v = LOAD(row + xt), p = COM_MADD_##W(v, mt);                   \
-                        rt = COM_ADD_##W(rt, p);                                                   \
-                        pt = COM_ADD_##W(pt, p);                                                   \
-                        qt = COM_ADD_##W(qt, COM_MADD_##W(v, mq));                                 \
+                        PMADD_VEC_##W v = LOAD(row + xt), p = PMADD_MADD_##W(v, mt);                   \
+                        rt = PMADD_ADD_##W(rt, p);                                                   \
+                        pt = PMADD_ADD_##W(pt, p);                                                   \
+                        qt = PMADD_ADD_##W(qt, PMADD_MADD_##W(v, mq));                                 \
                     }                                                                              \
-                    st = COM_ADD_##W(st, rt);                                                      \
-                    uu = COM_ADD_##W(uu, st);                                                      \
+                    st = PMADD_ADD_##W(st, rt);                                                      \
+                    uu = PMADD_ADD_##W(uu, st);                                                      \
                 }                                                                                  \
-                int64_t bs = COM_HSUM_##W(st), bt = COM_HSUM_##W(pt);                              \
+                int64_t bs = PMADD_HSUM_##W(st), bt = PMADD_HSUM_##W(pt);                              \
                 s += bs;                                                                           \
-                sy += (int64_t)(y0 + r1) * bs - COM_HSUM_##W(uu);                                  \
-                sx += L * ((int64_t)n * (bs - bt) - COM_HSUM_##W(vv)) + COM_HSUM_##W(qq) +         \
-                      (int64_t)xt * bt + COM_HSUM_##W(qt);                                         \
+                sy += (int64_t)(y0 + r1) * bs - PMADD_HSUM_##W(uu);                                  \
+                sx += L * ((int64_t)n * (bs - bt) - PMADD_HSUM_##W(vv)) + PMADD_HSUM_##W(qq) +         \
+                      (int64_t)xt * bt + PMADD_HSUM_##W(qt);                                         \
             }                                                                                      \
             s += (int64_t)(SHIFT) * (int64_t)(rows * w);                                           \
             sy += (int64_t)(SHIFT) * (int64_t)w * sumy;                                            \
@@ -444,10 +397,10 @@ COM_AVX2_FN static inline int64_t com_hsum_256(__m256i v)
 /* COM_ROWS for each 8- and 16-bit input dtype, with vectors W; returns whether it took the dtype. */
 #define COM_ROWS_DTYPES(W, R)                                                                      \
     switch (ctx->meta->input_dtype) {                                                              \
-    case UDF_U8: COM_ROWS(uint8_t, COM_LOAD_U8_##W, 0, W, R); return 1;                            \
-    case UDF_U16: COM_ROWS(uint16_t, COM_LOAD_U16_##W, 32768, W, R); return 1;                     \
-    case UDF_I8: COM_ROWS(int8_t, COM_LOAD_I8_##W, 0, W, R); return 1;                             \
-    case UDF_I16: COM_ROWS(int16_t, COM_LOAD_I16_##W, 0, W, R); return 1;                          \
+    case UDF_U8: COM_ROWS(uint8_t, PMADD_LOAD_U8_##W, 0, W, R); return 1;                            \
+    case UDF_U16: COM_ROWS(uint16_t, PMADD_LOAD_U16_##W, 32768, W, R); return 1;                     \
+    case UDF_I8: COM_ROWS(int8_t, PMADD_LOAD_I8_##W, 0, W, R); return 1;                             \
+    case UDF_I16: COM_ROWS(int16_t, PMADD_LOAD_I16_##W, 0, W, R); return 1;                          \
     default: return 0;                                                                             \
     }
 
@@ -457,8 +410,8 @@ static int com_rows_128(udf_ctx *ctx, const com_task *t, const udf_tile *tile, u
     COM_ROWS_DTYPES(128, t->block_rows)
 }
 
-#if defined(COM_AVX2)
-COM_AVX2_FN static int com_rows_256(udf_ctx *ctx, const com_task *t, const udf_tile *tile,
+#if defined(PMADD_AVX2)
+PMADD_FN_256 static int com_rows_256(udf_ctx *ctx, const com_task *t, const udf_tile *tile,
                                     uint64_t y0, uint64_t rows)
 {
     COM_ROWS_DTYPES(256, t->block_rows)
@@ -527,7 +480,7 @@ static int com_tile(udf_ctx *ctx, const udf_tile *tile)
     const com_task *t = ctx->task_data;
     uint64_t y0 = tile->sig_start / t->width, rows = tile->sig_count / t->width;
 #if defined(__SSE2__)
-#if defined(COM_AVX2)
+#if defined(PMADD_AVX2)
     if (t->block_rows && t->lanes == 16 && com_rows_256(ctx, t, tile, y0, rows))
         return UDF_OK;
 #endif
