@@ -718,9 +718,19 @@ BLOCK_LOAD_FN(block_load_avx512_f32, float, __attribute__((target("avx512f"))))
 #endif
 BLOCK_LOAD_FN(block_load_f32, float, )
 
+/* The code around the kernels (adding each block's sums to acc, the loops) also as an AVX-512
+ * clone, picked when the plugin is loaded: 3-6 % faster for 16 dense masks (paired A/B). */
+#if defined(DENSE_AVX2) && defined(__ELF__) &&                                                     \
+    (defined(__clang__) ? __clang_major__ >= 14 : defined(__GNUC__) && __GNUC__ >= 6)
+#define DENSE_TILE_CLONES __attribute__((target_clones("avx512f", "default")))
+#else
+#define DENSE_TILE_CLONES
+#endif
+
 /* One tile through the kernels of element type ET (SUFFIX names them), masks from PACKED. */
 #define DENSE_TILE_FN(NAME, ET, PACKED, SUFFIX)                                                    \
-    static void NAME(const masks_task *t, const udf_tile *tile, udf_dtype dt, double *acc)         \
+    DENSE_TILE_CLONES static void NAME(const masks_task *t, const udf_tile *tile, udf_dtype dt,   \
+                                       double *acc)                                                \
     {                                                                                              \
         _Alignas(64) ET xs[DENSE_FRAMES * DENSE_BLOCK];                                            \
         _Alignas(64) ET out[DENSE_FRAMES * DENSE_OUTW];                                            \
