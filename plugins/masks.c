@@ -45,7 +45,7 @@ static const udf_param_decl masks_params[] = {
              "non-zero)"},
     {.name = "compute", .type = UDF_PARAM_CHOICE, .default_value = "float64",
      .choices = "float64|float32",
-     .help = "arithmetic of dense masks: float32 is about 1.7 times as fast, rounding weights and "
+     .help = "arithmetic of dense masks: float32 is about 1.4 times as fast, rounding weights and "
              "products to float and summing blocks of 128 pixels in float (LiberTEM's default "
              "is float32 throughout)"},
     {0},
