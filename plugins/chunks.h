@@ -11,7 +11,6 @@
 #include <udfhost/udf.h>
 
 #include "common.h"
-
 #include "pmadd.h"
 
 /* The frames are seen as rows of `width` pixels (a band of a tile is a run of whole rows). Each row
@@ -234,16 +233,16 @@ static inline int chunk_sets_build(chunk_sets *c, uint64_t height, uint64_t widt
  * slower than one frame at a time even with half the instructions. Blocks are CHUNK_BLOCK_BYTES
  * of a frame (at least a row), and more when there are many sets, so that skipping the sets
  * without pixels in a block costs at most about one test per chunk (within CHUNK_BATCH). All sums
- * are exact integers below 2^53, so each float64 addition is exact and the bits do not depend on the band height,
- * the blocks, the width or how frames are grouped. */
+ * are exact integers below 2^53, so each float64 addition is exact and the bits do not depend on
+ * the band height, the blocks, the width or how frames are grouped. */
 #define CHUNK_APPLY(T, LOAD, SHIFT, W)                                                             \
     do {                                                                                           \
         const T *data = tile->data;                                                                \
         const uint64_t *restrict pairs = c->pairs;                                                 \
         const uint64_t w = c->width, hh = c->height + 1, stride = tile->frame_stride;              \
         const uint64_t y0 = tile->sig_start / w, y1 = y0 + tile->sig_count / w, off0 = y0 * w;     \
-        const uint64_t most = CHUNK_BATCH / (w / c->lanes + 1) ? CHUNK_BATCH / (w / c->lanes + 1) : 1; \
-        const uint64_t rows_ = CHUNK_BLOCK_BYTES / (w * sizeof(T)) ? CHUNK_BLOCK_BYTES / (w * sizeof(T)) : 1; \
+        const uint64_t most_ = CHUNK_BATCH / (w / c->lanes + 1), most = most_ ? most_ : 1;         \
+        const uint64_t fit_ = CHUNK_BLOCK_BYTES / (w * sizeof(T)), rows_ = fit_ ? fit_ : 1;        \
         uint64_t block = c->nsets * 8 / w > rows_ ? c->nsets * 8 / w : rows_;                     \
         block = block < most ? block : most;                                                       \
         for (uint64_t f = 0; f < tile->depth;) {                                                   \

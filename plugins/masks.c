@@ -483,17 +483,18 @@ static int task_make_dense(udf_ctx *ctx, masks_task *t, int single)
         return UDF_ERR_NOMEM;
     }
     t->npad = npad;
-    if (single) {
+    if (single)
         t->packed32 = packed;
-        for (uint64_t p = 0; p < sig; p++)
-            for (uint64_t i = 0; i < npad; i++)
-                t->packed32[p * npad + i] = i < t->count ? (float)t->dense[i * sig + p] : 0;
-    } else {
+    else
         t->packed = packed;
-        for (uint64_t p = 0; p < sig; p++)
-            for (uint64_t i = 0; i < npad; i++)
-                t->packed[p * npad + i] = i < t->count ? t->dense[i * sig + p] : 0;
-    }
+    for (uint64_t p = 0; p < sig; p++)
+        for (uint64_t i = 0; i < npad; i++) {
+            double v = i < t->count ? t->dense[i * sig + p] : 0;
+            if (single)
+                t->packed32[p * npad + i] = (float)v;
+            else
+                t->packed[p * npad + i] = v;
+        }
     return UDF_OK;
 }
 
@@ -738,7 +739,8 @@ BLOCK_LOAD_FN(block_load_f32, float, )
         _Alignas(64) ET out[DENSE_FRAMES * DENSE_OUTW];                                            \
         const size_t elem = udf_dtype_size(dt);                                                    \
         const uint64_t n = t->count, npad = t->npad;                                               \
-        /* Masks per vector, frames per group, vectors of masks per call at most. */               \
+        /* Masks per vector (as task_make_dense packed them: a constant divisor here), frames per  \
+         * group, vectors of masks per call at most. */                                            \
         const uint64_t vl = (t->simd == SIMD_AVX512 ? 64 : 32) / sizeof(ET);                       \
         const uint64_t frames = t->simd == SIMD_AVX512 ? 8 : 6;                                    \
         const uint64_t nvmax = t->simd == SIMD_NONE ? 1 : 2;                                       \

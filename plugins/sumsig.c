@@ -78,9 +78,6 @@ static int sumsig_declare(udf_ctx *ctx)
  * makes of SUMSIG_NARROW. Each lane gains at most 2^16 per vector, so the lanes are flushed into
  * int64 every SUMSIG_VECTORS vectors; the shift is added back per pixel at the end. Exact. */
 #define SUMSIG_VECTORS 16384u
-#ifndef SPF_AHEAD
-#define SPF_AHEAD 4096
-#endif
 __attribute__((target("avx2"))) static void sumsig_avx2(const udf_tile *tile, int64_t *acc,
                                                          short flip, int64_t shift)
 {
