@@ -22,6 +22,7 @@
 #include "plan.h"
 #include "results.h"
 #include "run.h"
+#include "runprep.h"
 #include "shape.h"
 
 enum {
@@ -215,96 +216,6 @@ static int unsafe_prescan(void *state, int id, const char *v, err *e)
     return 0;
 }
 
-/* Read the ROI: a .npy of nav shape (or flat), bool or integer, non-zero = selected. */
-static int roi_load(const char *path, const ds *d, uint8_t **roi, uint64_t *selected, err *e)
-{
-    npy_info info;
-    void *data;
-    int rc = array_read_file(path, d->num_frames * 8, &info, &data, e);
-    if (rc)
-        return rc;
-    char want[128], got[128];
-    shape_format(d->nav_shape, d->nav_ndim, want, sizeof want);
-    shape_format(info.shape, info.ndim, got, sizeof got);
-    bool same = info.ndim == d->nav_ndim &&
-                !memcmp(info.shape, d->nav_shape, d->nav_ndim * sizeof *info.shape);
-    bool flat = info.ndim == 1 && info.shape[0] == d->num_frames;
-    if (!same && !flat) {
-        free(data);
-        return err_set(e, UH_EDATA, "%s: ROI shape (%s) does not match the nav shape (%s)", path,
-                       got, want);
-    }
-    if (dtype_is_float(info.dtype)) {
-        free(data);
-        return err_set(e, UH_EDATA, "%s: ROI must be bool or integer, not %s", path,
-                       dtype_name(info.dtype));
-    }
-    uint8_t *out = malloc(d->num_frames);
-    if (!out) {
-        free(data);
-        return err_set(e, UH_ENOMEM, "out of memory for the ROI");
-    }
-    size_t es = udf_dtype_size(info.dtype);
-    uint64_t n = 0;
-    for (uint64_t f = 0; f < d->num_frames; f++) {
-        const unsigned char *p = (const unsigned char *)data + f * es;
-        unsigned char any = 0;
-        for (size_t b = 0; b < es; b++)
-            any |= p[b];
-        out[f] = any != 0;
-        n += out[f];
-    }
-    free(data);
-    *roi = out;
-    *selected = n;
-    return 0;
-}
-
-/* When every plugin asked for only some frames (select_frames), process only their union, within
- * the ROI; the plugins' meta then shows the narrowed ROI. */
-static int narrow_to_wanted(plugin **plugins, uint32_t n, const ds *d, uint8_t **roi,
-                            uint64_t *selected, err *e)
-{
-    for (uint32_t k = 0; k < n; k++)
-        if (!plugins[k]->wanted)
-            return 0;
-    uint8_t *mask = calloc(d->num_frames, 1);
-    if (!mask)
-        return err_set(e, UH_ENOMEM, "out of memory for the frame selection");
-    for (uint32_t k = 0; k < n; k++)
-        for (uint64_t i = 0; i < plugins[k]->n_wanted; i++)
-            mask[plugins[k]->wanted[i]] = 1;
-    uint64_t count = 0;
-    for (uint64_t f = 0; f < d->num_frames; f++) {
-        if (*roi && !(*roi)[f])
-            mask[f] = 0;
-        count += mask[f];
-    }
-    free(*roi);
-    *roi = mask;
-    *selected = count;
-    for (uint32_t k = 0; k < n; k++) {
-        plugins[k]->meta.roi = mask;
-        plugins[k]->meta.selected_frames = count;
-    }
-    return 0;
-}
-
-static void meta_fill(udf_meta *m, const ds *d, const uint8_t *roi, uint64_t selected)
-{
-    memset(m, 0, sizeof *m);
-    m->struct_size = sizeof *m;
-    m->nav_ndim = d->nav_ndim;
-    memcpy(m->nav_shape, d->nav_shape, sizeof m->nav_shape);
-    m->sig_ndim = d->sig_ndim;
-    memcpy(m->sig_shape, d->sig_shape, sizeof m->sig_shape);
-    m->num_frames = d->num_frames;
-    m->sig_size = d->sig_size;
-    m->raw_dtype = d->dtype;
-    m->roi = roi;
-    m->selected_frames = selected;
-}
-
 /* --- progress bar -------------------------------------------------------------------------- */
 
 typedef struct progress {
@@ -483,19 +394,16 @@ typedef struct live_target {
     const ds *d;
 } live_target;
 
-static int write_live(void *arg, const bufset *snapshot, err *e)
+static int write_live(void *arg, bufset *snapshot, const uint8_t *done, uint64_t frames_done,
+                      err *e)
 {
     const live_target *t = arg;
+    (void)done;
+    (void)frames_done;
     results_opts opt = t->a->out;
     opt.record = NULL;
     return results_write(t->d, (plugin **)t->a->plugins, snapshot, t->a->n_plugins, t->a->output,
                          &opt, e);
-}
-
-static unsigned default_threads(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : n > 1024 ? 1024 : (unsigned)n;
 }
 
 int cmd_run(int argc, char **argv, err *e)
@@ -551,17 +459,17 @@ int cmd_run(int argc, char **argv, err *e)
     if ((rc = ds_open(&a.dso.ds, &d, e)))
         goto done;
     uint64_t selected = d->num_frames;
-    if (a.roi_path && (rc = roi_load(a.roi_path, d, &roi, &selected, e)))
+    if (a.roi_path && (rc = runprep_roi_load(a.roi_path, d, &roi, &selected, e)))
         goto done;
     if ((rc = corr_load(&corr, d, a.dark_path, a.gain_path, a.excluded_path, e)))
         goto done;
     udf_meta meta;
-    meta_fill(&meta, d, roi, selected);
+    runprep_meta_fill(&meta, d, roi, selected);
     if (corr.active)
         meta.raw_dtype = corr_dtype(d->dtype);
     for (uint32_t k = 0; k < a.n_plugins && !rc; k++)
         rc = plugin_setup(a.plugins[k], &meta, e);
-    if (rc || (rc = narrow_to_wanted(a.plugins, a.n_plugins, d, &roi, &selected, e)))
+    if (rc || (rc = runprep_narrow(a.plugins, a.n_plugins, d, &roi, &selected, e)))
         goto done;
     uint32_t out_k = 0, out_i = 0;
     if (a.stdout_buffer && (rc = find_result(&a, a.stdout_buffer, &out_k, &out_i, e)))
@@ -571,7 +479,7 @@ int cmd_run(int argc, char **argv, err *e)
         .d = d,
         .plugins = a.plugins,
         .n_plugins = a.n_plugins,
-        .threads = a.threads ? (unsigned)a.threads : default_threads(),
+        .threads = a.threads ? (unsigned)a.threads : runprep_default_threads(),
         .roi = roi,
         .partition_bytes = a.partition_bytes,
         .corr = &corr,

@@ -34,29 +34,20 @@ static int shape_mismatch(const char *path, const char *what, const npy_info *in
 }
 
 /* A sig-shaped map as float64 and float32 copies. */
-static int load_map(const char *path, const char *what, const ds *d, double **out64,
+static int load_map(const corr_array *a, const char *what, const ds *d, double **out64,
                     float **out32, err *e)
 {
-    npy_info info;
-    void *raw;
-    int rc = array_read_file(path, max_bytes(d), &info, &raw, e);
-    if (rc)
-        return rc;
-    if (!is_sig_shaped(&info, d)) {
-        free(raw);
-        return shape_mismatch(path, what, &info, d, e);
-    }
+    if (!is_sig_shaped(&a->info, d))
+        return shape_mismatch(a->name, what, &a->info, d, e);
     double *m64 = malloc(d->sig_size * sizeof *m64);
     float *m32 = malloc(d->sig_size * sizeof *m32);
     if (!m64 || !m32) {
-        free(raw);
         free(m64);
         free(m32);
-        return err_set(e, UH_ENOMEM, "%s: out of memory", path);
+        return err_set(e, UH_ENOMEM, "%s: out of memory", a->name);
     }
-    udf_dtype from = info.dtype == UDF_BOOL ? UDF_U8 : info.dtype;
-    convert_run(m64, UDF_F64, raw, from, false, d->sig_size);
-    free(raw);
+    udf_dtype from = a->info.dtype == UDF_BOOL ? UDF_U8 : a->info.dtype;
+    convert_run(m64, UDF_F64, a->data, from, false, d->sig_size);
     for (uint64_t p = 0; p < d->sig_size; p++)
         m32[p] = (float)m64[p];
     *out64 = m64;
@@ -65,22 +56,19 @@ static int load_map(const char *path, const char *what, const ds *d, double **ou
 }
 
 /* The excluded-pixel mask (sig_size bytes) from a mask or a coordinate list. */
-static int load_excluded_mask(const char *path, const ds *d, uint8_t **out, err *e)
+static int load_excluded_mask(const corr_array *a, const ds *d, uint8_t **out, err *e)
 {
-    npy_info info;
-    void *raw;
-    int rc = array_read_file(path, max_bytes(d), &info, &raw, e);
-    if (rc)
-        return rc;
+    const char *path = a->name;
+    const npy_info info = a->info;
+    const void *raw = a->data;
+    int rc = 0;
     if (dtype_is_float(info.dtype)) {
-        free(raw);
         return err_set(e, UH_EDATA, "%s: excluded pixels must be bool or integer, not %s", path,
                        dtype_name(info.dtype));
     }
     uint8_t *mask = calloc(d->sig_size, 1);
     int64_t *v = malloc((info.data_bytes / udf_dtype_size(info.dtype) + 1) * sizeof *v);
     if (!mask || !v) {
-        free(raw);
         free(mask);
         free(v);
         return err_set(e, UH_ENOMEM, "%s: out of memory", path);
@@ -92,7 +80,6 @@ static int load_excluded_mask(const char *path, const ds *d, uint8_t **out, err 
         convert_run(&x, UDF_F64, (const char *)raw + i * udf_dtype_size(from), from, false, 1);
         v[i] = (int64_t)x;
     }
-    free(raw);
     /* A (K, sig_ndim) integer array lists coordinates; anything sig-shaped is a mask. */
     bool coords = info.dtype != UDF_BOOL && info.ndim == 2 && info.shape[1] == d->sig_ndim;
     if (coords) {
@@ -167,8 +154,8 @@ static int build_neighbours(corrections *c, const ds *d, const uint8_t *mask, er
     return 0;
 }
 
-int corr_load(corrections *c, const ds *d, const char *dark, const char *gain,
-              const char *excluded, err *e)
+int corr_set(corrections *c, const ds *d, const corr_array *dark, const corr_array *gain,
+             const corr_array *excluded, err *e)
 {
     memset(c, 0, sizeof *c);
     int rc = 0;
@@ -190,6 +177,28 @@ int corr_load(corrections *c, const ds *d, const char *dark, const char *gain,
     }
     c->active = dark || gain || excluded;
     return 0;
+}
+
+int corr_load(corrections *c, const ds *d, const char *dark, const char *gain,
+              const char *excluded, err *e)
+{
+    const char *paths[3] = {dark, gain, excluded};
+    corr_array arrays[3];
+    void *data[3] = {NULL, NULL, NULL};
+    int rc = 0;
+    memset(c, 0, sizeof *c);
+    for (int i = 0; i < 3 && !rc; i++)
+        if (paths[i]) {
+            rc = array_read_file(paths[i], max_bytes(d), &arrays[i].info, &data[i], e);
+            arrays[i].name = paths[i];
+            arrays[i].data = data[i];
+        }
+    if (!rc)
+        rc = corr_set(c, d, dark ? &arrays[0] : NULL, gain ? &arrays[1] : NULL,
+                      excluded ? &arrays[2] : NULL, e);
+    for (int i = 0; i < 3; i++)
+        free(data[i]);
+    return rc;
 }
 
 void corr_free(corrections *c)

@@ -11,6 +11,7 @@
 
 #include "ds.h"
 #include "err.h"
+#include "npy.h"
 
 typedef struct corrections {
     bool active;        /* any correction given */
@@ -32,6 +33,18 @@ typedef struct corrections {
  * signal) that are not excluded themselves. Returns 0, or UH_EDATA naming the file and problem. */
 int corr_load(corrections *c, const ds *d, const char *dark, const char *gain,
               const char *excluded, err *e);
+
+/* A correction array in memory (native byte order, C order), named in messages by name: the
+ * file it came from, or what the caller calls it. */
+typedef struct corr_array {
+    const char *name;
+    npy_info info; /* dtype, ndim, shape and data_bytes are read */
+    const void *data;
+} corr_array;
+
+/* corr_load from arrays in memory (each may be NULL); the arrays are copied as needed. */
+int corr_set(corrections *c, const ds *d, const corr_array *dark, const corr_array *gain,
+             const corr_array *excluded, err *e);
 
 void corr_free(corrections *c);
 

@@ -108,6 +108,7 @@ int ds_open(const ds_options *o, ds **out, err *e)
         return err_set(e, UH_ENOMEM, "out of memory opening %s", o->path);
     }
     d->reader = r;
+    d->io_request = o->io;
     /* With a sync offset the file's own frame count matters: open it as it is, then lay the
      * user's nav shape over it. */
     ds_options file_o = *o;

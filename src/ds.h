@@ -31,6 +31,7 @@ typedef struct ds_options {
     const char *hdf5_path;    /* the dataset inside an HDF5 file; NULL: the only 3-D/4-D one */
     int64_t sync_offset;      /* scan frame i is file frame i + sync_offset; frames outside the
                                  file are zeros (LiberTEM's sync_offset) */
+    int io;                   /* ds_io: how mapped-layout data is read; 0 (DS_IO_AUTO): chosen */
 } ds_options;
 
 typedef struct ds ds;
@@ -81,12 +82,19 @@ struct ds {
                                   frame order, from frame 0); partitions do not cut them */
     const uint8_t *roi;   /* the run's ROI (NULL: all), set before the run: a stream reader drops
                              frames no partition will ask for */
+    int io_request;       /* ds_options.io, for ds_map_frames */
     void *state;          /* the reader's */
 };
 
 /* Open the dataset o->path with the reader named o->format (or detected). Returns 0 and *out, or a
  * negative status with a message naming the file and the problem. */
 int ds_open(const ds_options *o, ds **out, err *e);
+
+/* A dataset over ndim dimensions of shape in memory the caller owns and keeps unchanged until
+ * ds_close (C order, native byte order): the last sig_dims are the signal. No copy. Returns 0 and
+ * *out, or UH_EUSAGE / UH_ENOMEM. */
+int ds_open_memory(const void *data, udf_dtype dtype, uint32_t ndim, const uint64_t *shape,
+                   uint32_t sig_dims, ds **out, err *e);
 
 /* Close and free; NULL is fine. */
 void ds_close(ds *d);
@@ -109,11 +117,10 @@ int ds_shape_from_options(ds *d, const ds_options *o, err *e);
 int ds_apply_user_sig(ds *d, const ds_options *o, err *e);
 int ds_apply_user_nav(ds *d, const ds_options *o, err *e);
 
-/* How ds_map_frames reads: auto (mmap unless the data exceeds physical memory, then read),
- * mmap, read (pread into a worker buffer, pages dropped behind), direct (O_DIRECT). Process-wide:
- * set once before opening the dataset (--io). */
+/* How ds_map_frames reads (ds_options.io, --io): auto (mmap unless the data exceeds physical
+ * memory, then read), mmap, read (pread into a worker buffer, pages dropped behind), direct
+ * (O_DIRECT). */
 typedef enum ds_io { DS_IO_AUTO, DS_IO_MMAP, DS_IO_READ, DS_IO_DIRECT } ds_io;
-void ds_set_io(ds_io mode);
 const char *ds_io_name(ds_io mode);
 
 /* Frames at a fixed stride in one file, read through a read-only mapping with no copy: for raw

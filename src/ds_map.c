@@ -28,16 +28,9 @@ typedef struct map_state {
 /* O_DIRECT wants buffer, offset and length aligned to the device's block; 4 KiB covers them. */
 #define DIRECT_ALIGN 4096
 
-static ds_io io_mode = DS_IO_AUTO;
-
-void ds_set_io(ds_io mode)
-{
-    io_mode = mode;
-}
-
 /* --io auto: the mapping, unless the data would not fit in memory, where pread with the pages
  * dropped behind keeps the page cache from thrashing. */
-static ds_io choose_io(uint64_t bytes)
+static ds_io choose_io(ds_io io_mode, uint64_t bytes)
 {
     if (io_mode != DS_IO_AUTO)
         return io_mode;
@@ -110,7 +103,7 @@ int ds_map_frames(ds *d, const char *path, uint64_t first, uint64_t stride, err 
         close(fd);
         return rc;
     }
-    s->io = choose_io(need - first);
+    s->io = choose_io((ds_io)d->io_request, need - first);
     s->offset = first;
     s->stride = stride;
     s->page = sysconf(_SC_PAGESIZE);

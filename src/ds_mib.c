@@ -578,6 +578,7 @@ static int mib_open(ds *d, const ds_options *o, err *e)
     for (size_t i = 0; !rc && i < n_names; i++) {
         const char *path = names ? names[i].path : o->path;
         mib_file *f = &s->files[i];
+        f->map.io_request = o->io;
         rc = file_open(f, path, i ? &h : &first, i ? &first : NULL, e);
         if (rc)
             break;

@@ -306,7 +306,7 @@ int dsopt_finish(dsopt *s, err *e)
     if (!rc && s->byte_order_given && !s->dtype_order_explicit)
         s->ds.big_endian = s->big_endian_flag;
     s->ds.byte_order_given = s->byte_order_given || s->dtype_order_explicit;
-    ds_set_io((ds_io)s->io);
+    s->ds.io = s->io;
     return rc;
 }
 

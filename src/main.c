@@ -9,6 +9,7 @@
 #include "config.h"
 #include "err.h"
 #include "mpi_run.h"
+#include "plugin.h"
 #include <udfhost/udf.h>
 
 typedef struct command {
@@ -24,6 +25,13 @@ static const command commands[] = {
     {"list-plugins", cmd_list_plugins, "list the plugins udfhost finds: name, version, description"},
     {"check-plugin", cmd_check_plugin, "validate a plugin and run it on generated data"},
 };
+
+/* Plugins' log messages, one line each on stderr. */
+static void log_to_stderr(const char *name, int level, const char *message)
+{
+    static const char *const names[] = {"error", "warning", "info", "debug"};
+    fprintf(stderr, "udfhost: %s: %s: %s\n", name, names[level], message);
+}
 
 static void usage(FILE *out)
 {
@@ -59,6 +67,7 @@ int main(int argc, char **argv)
     /* Before sig_install: MPI installs signal handlers of its own, which ours replace. */
     mpi_run_start(&argc, &argv);
     sig_install();
+    plugin_log_sink = log_to_stderr;
     if (argc < 2) {
         usage(stderr);
         return mpi_run_end(err_exit_status(UH_EUSAGE));

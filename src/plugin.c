@@ -387,10 +387,11 @@ static void host_error(udf_ctx *ctx, const char *fmt, ...)
 }
 
 int plugin_log_level = 1; /* warnings and errors; --verbose raises it */
+void (*plugin_log_sink)(const char *name, int level, const char *message);
 
 static void host_log(udf_ctx *ctx, int level, const char *fmt, ...)
 {
-    if (level > plugin_log_level)
+    if (level > plugin_log_level || !plugin_log_sink)
         return;
     hook_call *call = ctx->host_private;
     char msg[512];
@@ -398,9 +399,7 @@ static void host_log(udf_ctx *ctx, int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    static const char *const names[] = {"error", "warning", "info", "debug"};
-    fprintf(stderr, "udfhost: %s: %s: %s\n", call->pl->desc.name,
-            names[level < 0 ? 0 : level > 3 ? 3 : level], msg);
+    plugin_log_sink(call->pl->desc.name, level < 0 ? 0 : level > 3 ? 3 : level, msg);
 }
 
 static int buffer_name_ok(const char *s)

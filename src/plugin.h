@@ -108,6 +108,10 @@ int plugin_hook_failed(const hook_call *call, int status, int64_t partition, err
 /* Messages from host->log up to this level are shown (0 errors ... 3 debug); default 1. */
 extern int plugin_log_level;
 
+/* Where they go: the library discards them (NULL, the default); the tool prints them. Called on
+ * the plugin's thread, possibly on several at once. */
+extern void (*plugin_log_sink)(const char *name, int level, const char *message);
+
 /* The services table handed to every hook. */
 extern const udf_host plugin_host_services;
 

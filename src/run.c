@@ -145,8 +145,16 @@ static void tile_shape(const runner *r, udf_tile *t, uint64_t row0, uint64_t nro
 
 static int grow(void **buf, size_t *cap, size_t need, err *e);
 
+/* A stop was asked for: by SIGINT or SIGTERM (the tool's handlers), or through c->cancel. */
+static bool stop_requested(const run_config *c)
+{
+    return sig_stop_requested() || (c->cancel && atomic_load(c->cancel));
+}
+
 static int stopped(err *e)
 {
+    if (!sig_stop_requested())
+        return err_set(e, UH_EINTR, "cancelled; no results");
     return err_set(e, UH_EINTR, "stopped by %s; no results written",
                    sig_stop_signal() == SIGTERM ? "SIGTERM" : "SIGINT");
 }
@@ -158,7 +166,7 @@ static int run_tiles(runner *r, worker *w, const udf_partition *part, bufset *se
     ds *d = r->d;
     uint64_t f = part->frame_start, end = part->frame_start + part->frame_count, item = 0;
     while (f < end) {
-        if (sig_stop_requested())
+        if (stop_requested(c))
             return stopped(e);
         uint64_t n = 1;
         if (c->roi) {
@@ -263,7 +271,7 @@ static int run_whole(runner *r, worker *w, uint32_t k, const udf_partition *part
     for (uint64_t f = part->frame_start; f < part->frame_start + part->frame_count; f++) {
         if (c->roi && !c->roi[f])
             continue;
-        if (sig_stop_requested())
+        if (stop_requested(c))
             return stopped(e);
         const unsigned char *raw;
         size_t stride;
@@ -421,7 +429,7 @@ static int live_snapshot(runner *r, err *e)
         bufs_fill_unselected(&snap[made], r->done, r->d->num_frames);
     }
     if (!rc)
-        rc = c->live(c->live_arg, snap, e);
+        rc = c->live(c->live_arg, snap, r->done, r->frames_done, e);
     for (uint32_t k = 0; k < made; k++)
         bufs_free(&snap[k]);
     return rc;

@@ -3,6 +3,7 @@
 #ifndef UDFHOST_RUN_H
 #define UDFHOST_RUN_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "bufs.h"
@@ -26,10 +27,16 @@ typedef struct run_config {
     void *progress_arg;
     /* Live results: after every live_every merged partitions (0: never), the results so far, as
      * get_results makes them from a copy of the merged buffers, with nav items of frames not yet
-     * processed NaN or 0, are handed to live() on the calling thread. A failure ends the run. */
+     * processed NaN or 0, are handed to live() on the calling thread, with done (num_frames
+     * bytes: 1 for the selected frames merged so far) and the count of those frames. live() may
+     * keep any of the n_plugins sets by taking it and zeroing the entry; the runner frees the
+     * rest, and done stays the runner's. A failure ends the run. */
     uint64_t live_every;
-    int (*live)(void *arg, const bufset *results, err *e);
+    int (*live)(void *arg, bufset *results, const uint8_t *done, uint64_t frames_done, err *e);
     void *live_arg;
+    /* Set non-zero from any thread to stop the run: workers notice between tiles and the run ends
+     * with UH_EINTR. NULL: only SIGINT/SIGTERM (sig_stop_requested) stop it. */
+    const atomic_int *cancel;
     /* --plugin-timeout: a plugin hook call still running after this many seconds ends the process
      * with a message naming plugin, hook and partition (0: no limit). */
     double timeout;

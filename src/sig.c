@@ -107,6 +107,41 @@ void sig_install(void)
     handle(crash_signals, COUNT(crash_signals), NULL, on_fault);
 }
 
+/* The library's SIGBUS handler (sig_guard_bus_errors): a guarded read jumps to its guard, any other
+ * SIGBUS goes to whatever handled it before. */
+static struct sigaction bus_previous;
+
+static void on_bus_chained(int sig, siginfo_t *info, void *uctx)
+{
+    if (bus_guard) {
+        sigjmp_buf *jb = bus_guard;
+        bus_guard = NULL;
+        siglongjmp(*jb, 1);
+    }
+    if ((bus_previous.sa_flags & SA_SIGINFO) && bus_previous.sa_sigaction) {
+        bus_previous.sa_sigaction(sig, info, uctx);
+    } else if (bus_previous.sa_handler != SIG_DFL && bus_previous.sa_handler != SIG_IGN) {
+        bus_previous.sa_handler(sig);
+    } else {
+        /* Die of it as the process would have without us. */
+        sigaction(SIGBUS, &bus_previous, NULL);
+        raise(sig);
+    }
+}
+
+int sig_guard_bus_errors(void)
+{
+    static atomic_flag done = ATOMIC_FLAG_INIT;
+    if (atomic_flag_test_and_set(&done))
+        return 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_sigaction = on_bus_chained;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    return sigaction(SIGBUS, &sa, &bus_previous) ? -1 : 0;
+}
+
 bool sig_stop_requested(void)
 {
     return stop_signal != 0;

@@ -10,8 +10,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Install the handlers (once, at start). */
+/* Install the handlers (once, at start): the tool's. */
 void sig_install(void);
+
+/* The library's only handler, installed when its caller asks (udfhost_guard_bus_errors): SIGBUS
+ * in a guarded read becomes an error of that read; any other goes on to the handler installed
+ * before. Once per process; returns 0 or -1 (sigaction failed). */
+int sig_guard_bus_errors(void);
 
 /* A stop was requested (SIGINT or SIGTERM); sig_stop_signal() says which (0: none). */
 bool sig_stop_requested(void);

@@ -7,7 +7,7 @@
 # (default gcc) with -fsanitize=address,undefined, each target linked with replay.c instead of
 # libFuzzer, for replaying the corpora in `make check`. Binaries go to OUTDIR (default
 # tests/fuzz/out, or tests/fuzz/out-replay). The library sources are those of
-# libudfhost_la_SOURCES in Makefile.am, so new src/*.c files are picked up.
+# libudfhost_core_la_SOURCES in Makefile.am, so new src/*.c files are picked up.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -46,7 +46,7 @@ cflags="-std=c11 -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=undefined 
  -I$top/src -I$top/plugin-sdk -I$out -I$here $pkg_cflags"
 
 # The HDF5 reader is a module of udfhost; here it is linked in (UDFHOST_HDF5_BUILTIN).
-sources="$(sed -n '/^libudfhost_la_SOURCES *=/,/[^\\]$/p' "$top/Makefile.am" |
+sources="$(sed -n '/^libudfhost_core_la_SOURCES *=/,/[^\\]$/p' "$top/Makefile.am" |
           tr ' \t\\' '\n\n\n' | grep '^src/.*\.c$') src/ds_hdf5.c"
 [ -n "$sources" ] || { echo "build.sh: no sources found in $top/Makefile.am" >&2; exit 1; }
 

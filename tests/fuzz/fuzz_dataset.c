@@ -25,10 +25,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_memfd_fill(data, size, &path);
 #endif
     /* Both ways ds_map reads frames, chosen by the input so that each input replays the same. */
-    ds_set_io(size & 1 ? DS_IO_READ : DS_IO_MMAP);
+    int io = size & 1 ? DS_IO_READ : DS_IO_MMAP;
     for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
         /* NULL: detection by magic, as without --format. */
-        ds_options o = {.path = path, .format = formats[f]};
+        ds_options o = {.path = path, .format = formats[f], .io = io};
         ds *d = NULL;
         err e = {0};
         if (ds_open(&o, &d, &e) == 0) {

@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     o.sync_offset = (int64_t)get(p + 36, 8);
     if (!(flags & 32)) /* mostly small values, which the file can hold */
         o.offset &= 0xffff, o.sync_offset = (int16_t)o.sync_offset;
-    ds_set_io(flags & 4 ? DS_IO_READ : DS_IO_MMAP);
+    o.io = flags & 4 ? DS_IO_READ : DS_IO_MMAP;
     const char *path;
     fuzz_memfd_fill(data + PARAMS, size - PARAMS, &path);
     o.path = path;
