@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -40,15 +41,20 @@ static void *try_open(const char *path)
     return h;
 }
 
-/* An uninstalled build keeps the module where libtool put it, .libs/ beside the udfhost binary;
- * an installed one finds it in UDFHOST_MODULE_DIR. The build's own comes first, so that a
- * program under development never loads an older installed module. */
+/* An uninstalled build keeps the module where libtool put it, .libs/ beside the udfhost binary
+ * (or where $UDFHOST_MODULE_DIR says: the Python package in the build tree sets it); an
+ * installed one finds it in UDFHOST_MODULE_DIR. The build's own comes first, so that a program
+ * under development never loads an older installed module. */
 static void load(void)
 {
     char exe[PATH_MAX], path[PATH_MAX + 64];
     void *h = NULL;
+    const char *dir = getenv("UDFHOST_MODULE_DIR");
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
+    if (dir && *dir) {
+        snprintf(path, sizeof path, "%s/udfhost-hdf5.so", dir);
+        h = try_open(path);
+    } else if (n > 0) {
         exe[n] = '\0';
         char *slash = strrchr(exe, '/');
         if (slash) {
