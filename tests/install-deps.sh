@@ -3,7 +3,7 @@
 # that the README's commands work on a machine that has only git, gcc and make.
 set -e
 PACKAGES="gcc g++ make autoconf automake libtool pkg-config libtiff-dev libinih-dev libhdf5-dev libpng-dev \
-libcriterion-dev python3-numpy python3-tifffile python3-mrcfile python3-h5py mandoc binutils \
+libcriterion-dev python3-dev python3-numpy python3-pytest python3-tqdm python3-tifffile python3-mrcfile python3-h5py mandoc binutils \
 libopenmpi-dev openmpi-bin valgrind"
 missing=
 for p in $PACKAGES; do
