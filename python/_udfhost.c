@@ -700,8 +700,10 @@ static struct PyModuleDef module = {
     .m_size = -1,
 };
 
-/* An exception class udfhost.NAME with the given bases and docstring, added to m. */
-static PyObject *add_error(PyObject *m, const char *name, PyObject *bases, const char *doc)
+/* An exception class udfhost.NAME with the given bases, docstring and udfhost_code, added to
+ * m. */
+static PyObject *add_error(PyObject *m, const char *name, PyObject *bases, int code,
+                           const char *doc)
 {
     char full[64];
     snprintf(full, sizeof full, "udfhost.%s", name);
@@ -709,6 +711,11 @@ static PyObject *add_error(PyObject *m, const char *name, PyObject *bases, const
     Py_XDECREF(bases);
     if (type && PyModule_AddObjectRef(m, name, type) < 0)
         Py_CLEAR(type);
+    /* Every instance has .code, also those the package raises itself: the class's code. */
+    PyObject *value = type ? PyLong_FromLong(code) : NULL;
+    if (type && (!value || PyObject_SetAttrString(type, "code", value) < 0))
+        Py_CLEAR(type);
+    Py_XDECREF(value);
     return type;
 }
 
@@ -732,24 +739,27 @@ PyMODINIT_FUNC PyInit__udfhost(void)
      * interpreter: the package asks the library for its SIGBUS handler. */
     if (udfhost_guard_bus_errors())
         goto fail;
-    UdfhostError = add_error(m, "UdfhostError", NULL,
-                             "Base of every udfhost error; str() is the one-line message.");
+    UdfhostError = add_error(m, "UdfhostError", NULL, UDFHOST_EINTERNAL,
+                             "Base of every udfhost error; str() is the one-line message and\n"
+                             ".code the udfhost_code (the kind of failure).");
     if (!UdfhostError)
         goto fail;
-#define ERR(var, name, other, doc)                                                                 \
+#define ERR(var, name, other, code, doc)                                                           \
     if (!(var = add_error(m, name, other ? PyTuple_Pack(2, UdfhostError, other)                   \
-                                         : PyTuple_Pack(1, UdfhostError), doc)))                  \
+                                         : PyTuple_Pack(1, UdfhostError), code, doc)))            \
     goto fail
-    ERR(ParameterError, "ParameterError", PyExc_ValueError,
+    ERR(ParameterError, "ParameterError", PyExc_ValueError, UDFHOST_EUSAGE,
         "A bad option, parameter or argument (udfhost run's exit status 2).");
-    ERR(DatasetError, "DatasetError", NULL,
+    ERR(DatasetError, "DatasetError", NULL, UDFHOST_EDATA,
         "Bad or unreadable input data: the dataset, ROI or corrections (exit status 3).");
-    ERR(PluginError, "PluginError", NULL,
+    ERR(PluginError, "PluginError", NULL, UDFHOST_EPLUGIN,
         "A plugin failed to load or reported an error (exit status 4).");
-    ERR(OutputError, "OutputError", PyExc_OSError, "Writing results failed (exit status 5).");
-    ERR(OutOfMemoryError, "OutOfMemoryError", PyExc_MemoryError,
+    ERR(OutputError, "OutputError", PyExc_OSError, UDFHOST_EIO,
+        "Writing results failed (exit status 5).");
+    ERR(OutOfMemoryError, "OutOfMemoryError", PyExc_MemoryError, UDFHOST_ENOMEM,
         "Out of memory (exit status 6).");
-    ERR(CancelledError, "CancelledError", NULL, "The run was cancelled.");
+    ERR(CancelledError, "CancelledError", NULL, UDFHOST_ECANCELLED,
+        "The run was cancelled (Run.cancel() from another thread).");
 #undef ERR
     return m;
 fail:

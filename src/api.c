@@ -660,9 +660,14 @@ int udfhost_run_execute(udfhost_run *r, udfhost_error *error)
     if (!rc)
         rc = budget_check(&c, &e);
     if (!rc) {
-        d->roi = r->roi;
+        /* A stream reader drops the frames no partition asks for; mapped and memory datasets
+         * ignore d->roi, and stay free for other runs at the same time. */
+        bool stream = d->reader == &ds_stdin_reader;
+        if (stream)
+            d->roi = r->roi;
         rc = run_execute(&c, sets, &e);
-        d->roi = NULL;
+        if (stream)
+            d->roi = NULL;
         have_sets = !rc;
     }
     if (!rc)

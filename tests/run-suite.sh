@@ -78,6 +78,29 @@ sdk_template() {
     [ -f "$stage/usr/local/share/bash-completion/completions/udfhost" ]
 }
 step "plugin template built and tested against the installed SDK" sdk_template
+installed_library() {
+    # A C program against the installed libudfhost (pkg-config udfhost), and the installed
+    # Python package, each running sum on the sample scan.
+    lib="$stage/usr/local/lib"
+    PKG_CONFIG_PATH="$lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$stage" \
+        sh -c 'cc -std=c11 -o build-suite/api-client tests/api_client.c $(pkg-config --cflags --libs udfhost)' ||
+        return 1
+    LD_LIBRARY_PATH="$lib" UDFHOST_PLUGIN_PATH="$lib/udfhost" ./build-suite/api-client \
+        data/sample.raw >build-suite/api-client.out || return 1
+    site=$(cd $plain && sed -n 's/^PYTHON_SITE_DIR = //p' Makefile)
+    py=$(cd $plain && sed -n 's/^PYTHON_NUMPY = //p' Makefile)
+    PYTHONPATH="$stage$site" UDFHOST_PLUGIN_PATH="$lib/udfhost" "$py" -c '
+import sys, numpy as np, udfhost.api as lt
+from udfhost.udf.sum import SumUDF
+assert "/stage/" in lt.__file__, lt.__file__
+ds = lt.Context().load("raw", path="data/sample.raw", dtype="uint16", nav_shape=(24, 32), sig_shape=(48, 48))
+got = lt.Context().run_udf(dataset=ds, udf=SumUDF())["intensity"].data
+want = np.fromfile("data/sample.raw", "<u2").reshape(768, -1).sum(axis=0).reshape(48, 48)
+assert np.array_equal(got, want.astype(np.float32))
+print(open("build-suite/api-client.out").read().strip())
+'
+}
+step "installed libudfhost (C, pkg-config) and Python package" installed_library
 step "valgrind memcheck of end-to-end runs (tests/valgrind.sh)" sh tests/valgrind.sh $plain
 step "benchmark smoke run (make bench-quick)" sh -c "cd $plain && make bench-quick >bench-quick.log 2>&1 || { tail -n 20 bench-quick.log; exit 1; }"
 step "make distcheck" sh -c "cd $plain && make -j$jobs distcheck >distcheck.log 2>&1 || { tail -n 40 distcheck.log; exit 1; }"

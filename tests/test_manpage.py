@@ -11,6 +11,8 @@ SRCDIR = os.environ["UDFHOST_SRCDIR"]
 MAN1 = os.path.join(SRCDIR, "man", "udfhost.1")
 MAN3 = os.path.join(SRCDIR, "man", "udfhost-sdk.3")
 MAN7 = os.path.join(SRCDIR, "man", "udfhost-plugins.7")
+MANLIB = os.path.join(SRCDIR, "man", "libudfhost.3")
+HEADER = os.path.join(SRCDIR, "src", "udfhost", "udfhost.h")
 
 # Each command's help and the man page section that documents its options.
 HELPS = [
@@ -176,12 +178,25 @@ def test_mandoc_lint(tmp):
     if not mandoc:
         print("note: mandoc not found, lint not run (apt-get install mandoc)")
         return
-    for page in (MAN1, MAN3, MAN7):
+    for page in (MAN1, MAN3, MAN7, MANLIB):
         p = subprocess.run([mandoc, "-T", "lint", "-W", "warning", page], capture_output=True,
                            text=True)
         assert p.returncode == 0 and not p.stdout and not p.stderr, \
             "mandoc -T lint -W warning %s: exit %d\n%s%s" % (page, p.returncode, p.stdout,
                                                             p.stderr)
+
+
+def test_every_library_function_documented(tmp):
+    """Every function udfhost/udfhost.h declares is described in libudfhost(3)."""
+    header = open(HEADER, encoding="utf-8").read()
+    names = sorted(set(re.findall(r"\b(udfhost_[a-z_]+)\(", header)))
+    assert len(names) > 20, names
+    page = open(MANLIB, encoding="utf-8").read()
+    assert ".SH DESCRIPTION" in page
+    synopsis, description = page.split(".SH DESCRIPTION", 1)
+    for name in names:
+        assert name in synopsis, "libudfhost(3): %s missing from the SYNOPSIS" % name
+        assert name in description, "libudfhost(3) does not describe %s" % name
 
 
 def test_every_bundled_plugin_documented(tmp):
@@ -211,4 +226,5 @@ def test_every_bundled_plugin_documented(tmp):
 
 if __name__ == "__main__":
     main([test_every_option_in_the_page, test_options_documented_per_command, test_exit_statuses,
-          test_mandoc_lint, test_every_bundled_plugin_documented])
+          test_mandoc_lint, test_every_library_function_documented,
+          test_every_bundled_plugin_documented])

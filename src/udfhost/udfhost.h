@@ -9,7 +9,8 @@
  * - The library never exits, never prints and never installs signal handlers on its own. The one
  *   handler it offers (udfhost_guard_bus_errors) is installed only when the caller asks.
  * - Objects are not thread-safe unless a function says so: use one from one thread at a time.
- *   Several datasets and runs may be used at once from different threads.
+ *   Several datasets and runs may be used at once from different threads, also several runs
+ *   over one dataset (a file or memory; standard input serves one run).
  * - Ownership: every object made by udfhost_*_open/create/take is freed by the matching
  *   udfhost_*_close/free; NULL is fine there. Pointers returned by accessors stay valid as long
  *   as the object they came from.
@@ -35,7 +36,7 @@ typedef enum udfhost_code {
     UDFHOST_EUSAGE = -1,    /* bad option, parameter or argument (the CLI's exit 2) */
     UDFHOST_EDATA = -2,     /* bad or unreadable input data: dataset, ROI, corrections (3) */
     UDFHOST_EPLUGIN = -3,   /* a plugin failed to load or reported an error (4) */
-    UDFHOST_EIO = -4,       /* writing results failed (5) */
+    UDFHOST_EIO = -4,       /* writing results failed (5): the library writes none itself */
     UDFHOST_ENOMEM = -5,    /* out of memory (6) */
     UDFHOST_EINTERNAL = -6, /* a bug in udfhost (70) */
     UDFHOST_ECANCELLED = -7 /* udfhost_run_cancel was called, or SIGINT/SIGTERM in the tool */
@@ -115,7 +116,8 @@ int udfhost_run_create(udfhost_dataset *ds, udfhost_run **out, udfhost_error *er
 void udfhost_run_free(udfhost_run *run);
 
 /* Add a plugin: a name found in $UDFHOST_PLUGIN_PATH or the installed plugin directory, or a
- * path containing '/'. params: NULL or a NULL-terminated list of "name=value" strings, as `-p`
+ * path containing '/' (a name found nowhere is UDFHOST_EUSAGE, a file that is no plugin of this
+ * ABI UDFHOST_EPLUGIN, as in the tool). params: NULL or a NULL-terminated list of "name=value" strings, as `-p`
  * takes them (repeatable parameters repeated). The plugin is loaded and its parameters are
  * checked now. Plugins run in the order added, all in one pass over the data; a name may be
  * given once. Returns the plugin's index through *index (may be NULL). */
@@ -160,8 +162,8 @@ int udfhost_run_set_progress(udfhost_run *run, udfhost_progress_fn fn, void *arg
 
 typedef struct udfhost_results udfhost_results;
 
-/* [called on the thread running execute] After every `every` merged partitions (not after the
- * last: execute's own results are the final ones), the results so far as get_results makes
+/* [called on the thread running execute] After every `every` merged partitions (0 or a NULL fn:
+ * never; not after the last: execute's own results are the final ones), the results so far as get_results makes
  * them from a copy of the merged buffers. The callee owns partial and frees it with
  * udfhost_results_free, at any time, on any thread. Return 0 to go on, a negative udfhost_code
  * to end the run with it (err is the callee's to fill). */
