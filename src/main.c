@@ -46,7 +46,8 @@ static void usage(FILE *out)
                  "\nExit status: 0 success, 2 usage error, 3 bad input data, 4 plugin error,\n"
                  "5 error writing results, 6 out of memory, 70 internal error, 130 stopped by SIGINT,\n"
                  "143 stopped by SIGTERM.\n"
-                 "See udfhost(1) and udfhost-sdk(3).\n");
+                 "See udfhost(1), udfhost-sdk(3) and, for the library and the Python package udfhost,\n"
+                 "libudfhost(3).\n");
 }
 
 /* A command's output is only complete if stdout flushed and closed cleanly (full disk, closed
