@@ -55,11 +55,19 @@ cat >"$tmp/run.py" <<'EOF'
 import sys, time
 import numpy as np
 import udfhost.api as lt
-path, nav, sig, threads, out = sys.argv[1:6]
-udfs = eval("[" + sys.argv[6] + "]", {"lt": lt})
+path, nav, sig, threads, out, reread = sys.argv[1:7]
+udfs = eval("[" + sys.argv[7] + "]", {"lt": lt})
 ctx = lt.Context(threads=int(threads))
 ds = ctx.load("raw", path=path, dtype="uint16", nav_shape=tuple(map(int, nav.split(","))),
               sig_shape=tuple(map(int, sig.split(","))))
+# Re-read the file right before the run, as the shell does with cat right before the CLI's run:
+# the interpreter's start-up would otherwise put 0.1 s between the two.
+if reread == "1":
+    buf = bytearray(16 << 20)
+    with open(path, "rb", buffering=0) as f:
+        while f.readinto(buf):
+            pass
+    del buf
 t = time.perf_counter()
 res = ctx.run_udf(dataset=ds, udf=udfs)
 arrays = [b.data for r in res for b in r.values()]
@@ -77,28 +85,40 @@ timed() { # timed FILE CMD...: re-read FILE, run CMD under walltime; sets secs, 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # row NAME PYTHON-UDFS -- CLI-PLUGIN-ARGS...
-printf '%-16s %9s %9s %9s %8s %8s %9s %9s\n' row "cli s" "py-run s" "py s" "run/cli" "GB/s" \
-    "cli MiB" "py MiB"
+#   cli    the CLI's whole process;  cli-run  its processing as `udfhost run -v` reports it
+#   py-run the run_udf call (plugin loading, run, results as arrays), the file re-read with
+#          readinto just before it, as cat re-reads it before the CLI starts
+#   run/cli-run  speed of run_udf as a share of the CLI's processing (the target: >= 95 %)
+#   RSS: peak of separate runs without the re-read (python: the whole interpreter)
+printf '%-16s %8s %8s %8s %12s %8s %9s %9s\n' row "cli s" "cli-run" "py-run" "run/cli-run" \
+    "GB/s" "cli MiB" "py MiB"
 row() {
     name=$1 pyudfs=$2
     shift 3
-    : >"$tmp/cli" ; : >"$tmp/pyrun" ; : >"$tmp/py"
+    : >"$tmp/cli" ; : >"$tmp/clirun" ; : >"$tmp/pyrun"
     i=0
     while [ $i -lt "$REPS" ]; do
         rm -rf "$tmp/o"
         timed "$F" "$UDFHOST" run "$@" --format raw --dtype uint16 --nav-shape "$NAV" \
-            --sig-shape "$SIG" --threads "$T" -q -o "$tmp/o" "$F" || return 1
-        echo "$secs" >>"$tmp/cli"; cli_rss=$rss
+            --sig-shape "$SIG" --threads "$T" -v -o "$tmp/o" "$F" || return 1
+        echo "$secs" >>"$tmp/cli"
+        sed -n 's/.* in \([0-9.]*\) s, .*/\1/p' "$tmp/err" >>"$tmp/clirun"
         timed "$F" env PYTHONPATH="$PYLIB" "$PY" "$tmp/run.py" "$F" "$NAV" "$SIG" "$T" \
-            "$tmp/pysecs" "$pyudfs" || return 1
-        echo "$secs" >>"$tmp/py"; py_rss=$rss
+            "$tmp/pysecs" 1 "$pyudfs" || return 1
         cat "$tmp/pysecs" >>"$tmp/pyrun"
         i=$((i + 1))
     done
-    c=$(median <"$tmp/cli") r=$(median <"$tmp/pyrun") p=$(median <"$tmp/py")
-    awk -v n="$name" -v c="$c" -v r="$r" -v p="$p" -v b="$bytes" -v cr="$cli_rss" -v pr="$py_rss" \
-        'BEGIN { printf "%-16s %9.3f %9.3f %9.3f %7.0f%% %8.2f %9.1f %9.1f\n", n, c, r, p,
-                 100 * c / r, b / r / 1e9, cr / 1024, pr / 1024 }'
+    rm -rf "$tmp/o"
+    timed "$F" "$UDFHOST" run "$@" --format raw --dtype uint16 --nav-shape "$NAV" \
+        --sig-shape "$SIG" --threads "$T" -q -o "$tmp/o" "$F" || return 1
+    cli_rss=$rss
+    timed "$F" env PYTHONPATH="$PYLIB" "$PY" "$tmp/run.py" "$F" "$NAV" "$SIG" "$T" \
+        "$tmp/pysecs" 0 "$pyudfs" || return 1
+    py_rss=$rss
+    c=$(median <"$tmp/cli") cr=$(median <"$tmp/clirun") r=$(median <"$tmp/pyrun")
+    awk -v n="$name" -v c="$c" -v cr="$cr" -v r="$r" -v b="$bytes" -v m="$cli_rss" -v p="$py_rss" \
+        'BEGIN { printf "%-16s %8.3f %8.3f %8.3f %11.0f%% %8.2f %9.1f %9.1f\n", n, c, cr, r,
+                 100 * cr / r, b / r / 1e9, m / 1024, p / 1024 }'
 }
 row sum 'lt.Plugin("sum")' -- --plugin sum
 row sumsig 'lt.Plugin("sumsig")' -- --plugin sumsig
@@ -107,7 +127,6 @@ row masks-disk 'lt.Plugin("masks", disk=(64, 64, 20))' -- --plugin masks -p disk
 row com 'lt.Plugin("com")' -- --plugin com
 row sum+sumsig+com 'lt.Plugin("sum"), lt.Plugin("sumsig"), lt.Plugin("com")' -- \
     --plugin sum --plugin sumsig --plugin com
-echo "(run/cli: the CLI's whole-process time over the run_udf call's; >= 95 % is the target)"
 echo
 
 # Start-up: import numpy alone, against import udfhost.api + a tiny run + its result as array.
