@@ -27,6 +27,8 @@ _OPTIONS = ("format", "dtype", "byte_order", "nav_shape", "sig_shape", "offset",
 _ALIASES = {"scan_size": "nav_shape", "detector_size": "sig_shape", "ds_path": "hdf5_path",
             "io_backend": "io"}
 _SHAPES = ("nav_shape", "sig_shape")
+_MEMORY_DTYPES = tuple(np.dtype(t) for t in ("uint8", "uint16", "uint32", "int8", "int16",
+                                             "int32", "float32", "float64"))
 
 
 class _Dims(tuple):
@@ -203,8 +205,7 @@ class Context:
                 else 2
         if not isinstance(sig_dims, (int, np.integer)) or isinstance(sig_dims, bool):
             raise ParameterError(f"sig_dims: {sig_dims!r} is not a number")
-        if arr.dtype.kind not in "uif" or arr.dtype.itemsize > 4 and arr.dtype.kind != "f" \
-                or arr.dtype.itemsize > 8:
+        if arr.dtype.newbyteorder("=") not in _MEMORY_DTYPES:
             raise ParameterError(f"memory dataset: dtype {arr.dtype} is not supported for frame "
                                  "data (uint8 uint16 uint32 int8 int16 int32 float32 float64 "
                                  "are)")
