@@ -139,3 +139,22 @@ def test_memory_dataset_equals_the_file(ctx, sample, sample_data):
     assert tuple(flat.shape.nav) == (24, 32)
     c = ctx.run_udf(dataset=flat, udf=lt.Plugin("sumsig"))
     assert c["intensity"].data.tobytes() == a[1]["intensity"].data.tobytes()
+
+
+REALDATA = os.path.join(os.path.dirname(os.path.abspath(os.environ.get("UDFHOST_SRCDIR", "."))),
+                        "shared", "realdata", "merlin")
+
+
+@pytest.mark.skipif(not os.path.isdir(REALDATA), reason="no ../shared/realdata on this machine")
+@pytest.mark.parametrize("name", ["Single_9_Frame_CounterDepth_12_Rows_256.mib",
+                                  "Quad_1_Frame_CounterDepth_6_Rows_256.mib"])
+def test_real_merlin_files(tmp_path, ctx, name):
+    """Files a Merlin detector wrote, opened with filetype "auto" as the CLI detects them."""
+    path = os.path.join(REALDATA, name)
+    ds = ctx.load("auto", path=path)
+    assert ds.format == "mib"
+    res = ctx.run_udf(dataset=ds, udf=[lt.Plugin("sum", dtype="float64"), lt.Plugin("sumsig")])
+    out = cli(tmp_path, ["--plugin", "sum", "-p", "dtype=float64", "--plugin", "sumsig"], [path])
+    assert_same(out, "sum", res[0])
+    assert_same(out, "sumsig", res[1])
+    assert res[0]["intensity"].data.sum() > 0

@@ -7,9 +7,10 @@ from ._plugin import Plugin, Prepared
 
 class StdDevUDF(Plugin):
     """Per-pixel statistics over the frames: results "var", "std", "mean" (sig, population
-    variance), "sum", "varsum" (sig, float64) and "num_frames" (single, shape (1,), int64, as
-    LiberTEM). dtype: the precision of var/std/mean (None: float64). use_numba is accepted and
-    ignored."""
+    variance), "sum", "varsum" (sig, always float64) and "num_frames" (single, shape (1,),
+    int64, as LiberTEM). dtype: the precision of var/std/mean, None for float64; float32 gives
+    float32 only where LiberTEM's input dtype is float32 (uint8/uint16/int16/float32 data),
+    float64 otherwise. use_numba is accepted and ignored."""
 
     def __init__(self, dtype=None, use_numba=True):
         super().__init__("stddev")
