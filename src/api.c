@@ -85,6 +85,8 @@ static const cli_option dataset_options[] = {DSOPT_CLI_OPTIONS, {NULL, 0, NULL, 
 /* The dataset option called name ('_' or '-' between words), or NULL. */
 static const cli_option *dataset_option(const char *name)
 {
+    if (!strncmp(name, "--", 2))
+        name += 2;
     for (const cli_option *o = dataset_options; o->long_name; o++) {
         size_t i = 0;
         while (o->long_name[i] && (name[i] == o->long_name[i] ||
@@ -154,7 +156,8 @@ int udfhost_dataset_open(const char *path, const char *const *options, udfhost_d
             /* Messages name the option as the tool spells it; the caller used name. */
             char flag[64];
             snprintf(flag, sizeof flag, "--%s", o->long_name);
-            err_rename(&e, flag, name);
+            if (strcmp(flag, name))
+                err_rename(&e, flag, name);
         }
     }
     if (!rc)
@@ -219,6 +222,7 @@ void udfhost_dataset_describe(const udfhost_dataset *h, udfhost_dataset_info *in
     info->file_bytes = d->file_bytes;
     info->io = d->io ? d->io : "";
     info->sync_offset = d->sync_offset;
+    info->file_frames = d->file_frames;
 }
 
 /* --- results ------------------------------------------------------------------------------- */

@@ -65,7 +65,8 @@ typedef struct udfhost_dataset udfhost_dataset;
 
 /* Open the dataset at path: a file of any format `udfhost run` reads, a directory or glob of one
  * file per frame, or an .ini descriptor. options is NULL or a NULL-terminated list of name,
- * value pairs, the dataset options of `udfhost run` by their long names with '-' or '_':
+ * value pairs, the dataset options of `udfhost run` by their long names with '-' or '_' (and
+ * messages name them as given; with a leading "--" as the tool's flags):
  * "format", "dtype", "byte_order", "nav_shape" ("256,256"), "sig_shape", "offset",
  * "frame_header", "frame_footer", "sig_dims", "hdf5_path", "sync_offset", "io". The file stays
  * mapped (read-only, never written) until udfhost_dataset_close. */
@@ -99,7 +100,8 @@ typedef struct udfhost_dataset_info {
     uint64_t frame_bytes;  /* bytes of one frame's pixels */
     uint64_t file_bytes;   /* size of the data file(s) */
     const char *io;        /* how frames are read: "mmap", "read", "libtiff", "memory", ... */
-    int64_t sync_offset;
+    int64_t sync_offset;   /* scan frame i is file frame i + sync_offset */
+    uint64_t file_frames;  /* frames the file holds (num_frames without a sync offset) */
 } udfhost_dataset_info;
 
 void udfhost_dataset_describe(const udfhost_dataset *ds, udfhost_dataset_info *info);
