@@ -39,3 +39,8 @@ show("sumsig.intensity: total counts per scan position (particles show dark)", v
 show("masks.intensity[..., 1]: virtual annular dark field (particles show bright)", m[..., 1])
 print("\nResults and PNG previews: build/demo-results/ (sum, sumsig, masks, com)")
 PY
+if [ -d pylib/udfhost ]; then
+    echo
+    echo "The same run from Python (data/demo.py, the udfhost package of this build):"
+    PYTHONPATH="$PWD/pylib" "${PYTHON:-/usr/bin/python3}" ../data/demo.py | tail -n 4
+fi

@@ -168,3 +168,12 @@ def test_docstrings():
         assert option in doc
     for method in (lt.Context.run_udf, lt.Context.run_udf_iter, lt.Context.make_with):
         assert method.__doc__
+
+
+def test_demo_script():
+    """data/demo.py, the README's Python demo, runs and finds the sample's counts."""
+    from conftest import SRCDIR
+    p = subprocess.run([sys.executable, os.path.join(SRCDIR, "data", "demo.py")],
+                       capture_output=True, text=True, env=ENV)
+    assert p.returncode == 0, p.stderr
+    assert "768 frames, 283423891 counts in all" in p.stdout
