@@ -392,12 +392,13 @@ typedef struct {
     _Atomic uint64_t done, total;
     _Atomic int executing;
     int lock_ready;
+    int holds_dataset; /* counted in dataset->busy: until execute returned */
 } RunObject;
 
 static void Run_dealloc(RunObject *self)
 {
     udfhost_run_free(self->run);
-    if (self->dataset)
+    if (self->holds_dataset)
         self->dataset->busy--;
     Py_XDECREF(self->dataset);
     udfhost_results_free(self->pending);
@@ -428,6 +429,7 @@ static int Run_init(RunObject *self, PyObject *args, PyObject *kwds)
     Py_INCREF(ds);
     self->dataset = (DatasetObject *)ds;
     self->dataset->busy++;
+    self->holds_dataset = 1;
     return 0;
 }
 
@@ -615,6 +617,11 @@ static PyObject *Run_execute(RunObject *self, PyObject *unused)
         Py_BEGIN_ALLOW_THREADS
         rc = udfhost_run_execute(self->run, &err);
         Py_END_ALLOW_THREADS
+    }
+    /* A run executes once and its results do not need the dataset: it may be closed now. */
+    if (self->holds_dataset) {
+        self->dataset->busy--;
+        self->holds_dataset = 0;
     }
     return checked(rc, &err);
 }

@@ -29,20 +29,25 @@ class ResultBuffer:
 
     @property
     def data(self):
+        """The result as a NumPy array over the engine's memory, no copy (nav buffers: nav
+        shape + extra shape, NaN or 0 outside the ROI)."""
         return self._data
 
     @property
     def dtype(self):
+        """The NumPy dtype of .data."""
         return self._data.dtype
 
     @property
     def extra_shape(self):
+        """The shape per nav position (nav buffers), else the whole shape."""
         if self.kind == "nav":
             return self._data.shape[self._nav_ndim:]
         return self._data.shape
 
     @property
     def valid_mask(self):
+        """A bool array of .data's shape: True where .data holds results."""
         if self.kind != "nav" or self._valid is None:
             return np.ones(self._data.shape, dtype=bool)
         extra = self._data.ndim - self._valid.ndim
@@ -51,6 +56,7 @@ class ResultBuffer:
 
     @property
     def raw_data(self):
+        """Nav buffers: the valid positions only, flat (n, *extra_shape); others: .data."""
         if self.kind != "nav":
             return self._data
         flat = self._data.reshape((-1,) + self.extra_shape)
@@ -58,6 +64,7 @@ class ResultBuffer:
 
     @property
     def masked_data(self):
+        """.data as a numpy.ma array, masked where not valid."""
         return np.ma.masked_array(self._data, mask=~self.valid_mask)
 
     def __array__(self, dtype=None):
@@ -137,6 +144,19 @@ def _wrap(results, prepared, dataset):
     return tuple(dicts), valid
 
 
+def _stop(r, done, worker):
+    """Cancel the run and wait until its thread has ended, also through more Ctrl-C: the
+    engine must not outlive the call (it reads the caller's arrays and temporary files)."""
+    while True:
+        try:
+            r.cancel()
+            done.wait()
+            worker.join()
+            return
+        except KeyboardInterrupt:
+            continue
+
+
 def run(ctx, dataset, udfs, roi, corrections, progress, iterate):
     """Generator: with iterate, UDFResults after merged partitions, then the final ones; without,
     only the final ones."""
@@ -147,9 +167,15 @@ def run(ctx, dataset, udfs, roi, corrections, progress, iterate):
     prepared = []
     try:
         r = Run(dataset._handle)
+        runs = {}
         for u in udfs:
             prep = u._prepare(info)
             prepared.append(prep)
+            if prep.spec in runs:  # the engine's "given twice" would name a plugin not given
+                raise ParameterError(f"plugin {prep.spec} given twice in one run (by "
+                                     f"{runs[prep.spec]!r} and {u!r}): a pass runs a plugin "
+                                     "once, use separate run_udf calls")
+            runs[prep.spec] = u
             r.add_plugin(prep.spec, prep.params)
         if ctx.threads:
             r.set_threads(ctx.threads)
@@ -160,20 +186,24 @@ def run(ctx, dataset, udfs, roi, corrections, progress, iterate):
         if iterate:
             r.enable_partial(1)
         failure = []
+        done = threading.Event()
 
         def execute():
             try:
                 r.execute()
             except BaseException as e:  # handed to the calling thread
                 failure.append(e)
+            finally:
+                done.set()
 
         total = int(roi_flat.sum()) if roi_flat is not None else dataset.shape.nav.size
         bar = _Bar(total) if progress else None
         worker = threading.Thread(target=execute, name="udfhost-run", daemon=True)
         worker.start()
         try:
-            while worker.is_alive():
-                worker.join(0.05 if bar or iterate else 0.25)
+            # Not worker.join(timeout): a Ctrl-C in it marks the thread stopped while it still
+            # runs (CPython 3.11, bpo-45274), and a join after that returns at once.
+            while not done.wait(0.05 if bar or iterate else 0.25):
                 if bar:
                     bar.update(r.progress()[0])
                 if iterate:
@@ -181,10 +211,10 @@ def run(ctx, dataset, udfs, roi, corrections, progress, iterate):
                     if part is not None:
                         buffers, valid = _wrap(part, prepared, dataset)
                         yield UDFResults(buffers, ResultBuffer("damage", "nav", valid))
+            worker.join()  # ending now: done is set just before
         except BaseException:
             # Ctrl-C, or the consumer closed the generator: stop the engine, then go on with it.
-            r.cancel()
-            worker.join()
+            _stop(r, done, worker)
             raise
         finally:
             if bar:

@@ -5,10 +5,12 @@
     res = ctx.run_udf(dataset=ds, udf=SumUDF())
     res["intensity"].data                   # NumPy array over the engine's results, no copy
 """
+import re
+
 import numpy as np
 
 from . import _run
-from ._udfhost import Dataset as _Dataset, ParameterError
+from ._udfhost import Dataset as _Dataset, ParameterError, UdfhostError
 from .corrections import CorrectionSet
 from .udf._plugin import Plugin
 
@@ -27,6 +29,7 @@ _OPTIONS = ("format", "dtype", "byte_order", "nav_shape", "sig_shape", "offset",
 _ALIASES = {"scan_size": "nav_shape", "detector_size": "sig_shape", "ds_path": "hdf5_path",
             "io_backend": "io"}
 _SHAPES = ("nav_shape", "sig_shape")
+_FLAG = re.compile(r"--(" + "|".join(o.replace("_", "-") for o in _OPTIONS) + r")\b")
 _MEMORY_DTYPES = tuple(np.dtype(t) for t in ("uint8", "uint16", "uint32", "int8", "int16",
                                              "int32", "float32", "float64"))
 
@@ -53,6 +56,7 @@ class Shape(_Dims):
         return self
 
     def to_tuple(self):
+        """The shape as a plain tuple, nav + sig."""
         return tuple(self)
 
     def __repr__(self):
@@ -183,7 +187,15 @@ class Context:
                 raise ParameterError(f"unknown dataset option '{name}' (known: "
                                      f"{', '.join(_OPTIONS[1:])})")
         pairs = [(name, _option_value(name, value)) for name, value in options.items()]
-        return DataSet(_Dataset(path, pairs))
+        try:
+            return DataSet(_Dataset(path, pairs))
+        except UdfhostError as e:
+            # The engine's messages name options as `udfhost run` spells them (--sig-shape);
+            # here they are keywords (sig_shape).
+            text = _FLAG.sub(lambda m: m.group(1).replace("-", "_"), str(e))
+            if text == str(e):
+                raise
+            raise type(e)(text) from None
 
     def _load_memory(self, data, options):
         if data is None:

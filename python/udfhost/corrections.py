@@ -30,15 +30,19 @@ class CorrectionSet:
         self.allow_empty = allow_empty
 
     def get_dark_frame(self):
+        """The dark frame (a sig-shaped array), or None."""
         return self.dark
 
     def get_gain_map(self):
+        """The gain map (a sig-shaped array), or None."""
         return self.gain
 
     def get_excluded_pixels(self):
+        """The excluded pixels (a bool mask or (K, sig dims) coordinates), or None."""
         return self.excluded_pixels
 
     def have_corrections(self):
+        """True if any correction is set."""
         return any(x is not None for x in (self.dark, self.gain, self.excluded_pixels))
 
 

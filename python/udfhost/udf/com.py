@@ -76,8 +76,20 @@ class CoMUDF(Plugin):
             field = buffers["field"]
             valid = field._valid
             applied = np.zeros((3, 2))
+            # Frames whose mask sum is 0: com gives NaN, LiberTEM a shift of 0 (center_shifts).
+            shifts = buffers["raw_shifts"].data
+            empty = np.isnan(shifts).any(axis=-1)
+            if valid is not None:
+                empty &= valid
+            recompute = bool(empty.any())
+            if recompute:
+                shifts[empty] = 0
+                buffers["raw_com"].data[empty] = (cy, cx)
+                field.data[empty] = 0
             if isinstance(regression, np.ndarray) or regression != RegressionOptions.NO_REGRESSION:
                 applied = _subtract_regression(field.data, valid, regression)
+                recompute = True
+            if recompute:
                 fy, fx = field.data[..., 0], field.data[..., 1]
                 buffers["magnitude"].data[...] = np.sqrt(fy * fy + fx * fx)
                 buffers["divergence"].data[...] = np.gradient(fy, axis=0) + \
