@@ -31,16 +31,20 @@ LOAD_ERRORS = [
     (dict(nav_shape=(24, 33)), udfhost.DatasetError, "file too short"),
     (dict(sig_shape=(48, 49)), udfhost.DatasetError, "sample.raw"),
     (dict(io="sideways"), udfhost.ParameterError, "io"),
+    (dict(sig_shape=None, dtype=None), udfhost.ParameterError, "needs sig_shape"),
+    (dict(sig_shape=None), udfhost.ParameterError, "needs sig_shape"),
 ]
 
 
 @pytest.mark.parametrize("over,exc,text", LOAD_ERRORS, ids=lambda v: str(v)[:30])
 def test_load_errors(ctx, over, exc, text):
     before = threading.active_count()
+    kw = dict(dtype="uint16", nav_shape=(24, 32), sig_shape=(48, 48))
+    kw.update(over)
     with pytest.raises(exc) as info:
-        raw(ctx, **over)
+        ctx.load("raw", path=SAMPLE, **{k: v for k, v in kw.items() if v is not None})
     msg = str(info.value)
-    assert text in msg and "\n" not in msg, msg
+    assert text in msg and "\n" not in msg and "--" not in msg, msg
     assert isinstance(info.value, udfhost.UdfhostError) and info.value.code < 0
     assert threading.active_count() == before
 

@@ -136,6 +136,20 @@ def test_many_runs_and_contexts_leak_nothing(sample_data):
     assert threading.active_count() == threads
 
 
+def test_memory_datasets_are_not_copied():
+    """A C-contiguous array is used in place: opening and running over 256 MiB adds no 256 MiB."""
+    data = np.ones((4096, 128, 128), np.uint32)
+    ctx = lt.Context(threads=2)
+    before = rss_mib()
+    ds = ctx.load("memory", data=data)
+    res = ctx.run_udf(dataset=ds, udf=lt.Plugin("sum", dtype="float64"))
+    assert rss_mib() - before < 64, (before, rss_mib())
+    assert res["intensity"].data[0, 0] == 4096
+    data[0, 0, 0] = 5  # the dataset sees the caller's memory
+    again = ctx.run_udf(dataset=ds, udf=lt.Plugin("sum", dtype="float64"))
+    assert again["intensity"].data[0, 0] == 4100
+
+
 def test_results_outlive_context_and_dataset(sample_data):
     ctx = lt.Context()
     ds = ctx.load("raw", path=SAMPLE, dtype="uint16", nav_shape=(24, 32), sig_shape=(48, 48))
