@@ -69,21 +69,34 @@ static PyObject *results_wrap(udfhost_results *res)
     return (PyObject *)self;
 }
 
+/* The library's dtype names and NumPy's type numbers, both ways. */
+static const struct {
+    const char *name;
+    int type;
+} dtypes[] = {
+    {"uint8", NPY_UINT8},     {"uint16", NPY_UINT16}, {"uint32", NPY_UINT32},
+    {"uint64", NPY_UINT64},   {"int8", NPY_INT8},     {"int16", NPY_INT16},
+    {"int32", NPY_INT32},     {"int64", NPY_INT64},   {"float32", NPY_FLOAT32},
+    {"float64", NPY_FLOAT64}, {"bool", NPY_BOOL},
+};
+
+#define N_DTYPES (sizeof dtypes / sizeof dtypes[0])
+
 static int numpy_type(const char *dtype)
 {
-    static const struct {
-        const char *name;
-        int type;
-    } types[] = {
-        {"uint8", NPY_UINT8},     {"uint16", NPY_UINT16}, {"uint32", NPY_UINT32},
-        {"uint64", NPY_UINT64},   {"int8", NPY_INT8},     {"int16", NPY_INT16},
-        {"int32", NPY_INT32},     {"int64", NPY_INT64},   {"float32", NPY_FLOAT32},
-        {"float64", NPY_FLOAT64}, {"bool", NPY_BOOL},
-    };
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-        if (!strcmp(types[i].name, dtype))
-            return types[i].type;
+    for (size_t i = 0; i < N_DTYPES; i++)
+        if (!strcmp(dtypes[i].name, dtype))
+            return dtypes[i].type;
     return -1;
+}
+
+/* The library's name of arr's dtype, or NULL when it has none (complex, float16, object ...). */
+static const char *dtype_of(PyArrayObject *arr)
+{
+    for (size_t i = 0; i < N_DTYPES; i++)
+        if (PyArray_EquivTypenums(PyArray_TYPE(arr), dtypes[i].type))
+            return dtypes[i].name;
+    return NULL;
 }
 
 static const char *kind_name(udfhost_kind k)
@@ -286,13 +299,11 @@ static PyObject *Dataset_from_memory(PyObject *cls, PyObject *args)
     uint64_t shape[UDFHOST_MAX_DIMS];
     for (int i = 0; i < nd; i++)
         shape[i] = (uint64_t)PyArray_DIM(arr, i);
-    PyArray_Descr *descr = PyArray_DESCR(arr);
-    char dtype[8];
-    snprintf(dtype, sizeof dtype, "%c%d", descr->kind, (int)descr->elsize);
-    if (descr->kind != 'u' && descr->kind != 'i' && descr->kind != 'f')
-        return PyErr_Format(ParameterError, "memory dataset: dtype %s is not supported for "
+    const char *dtype = dtype_of(arr);
+    if (!dtype)
+        return PyErr_Format(ParameterError, "memory dataset: dtype %S is not supported for "
                             "frame data (uint8 uint16 uint32 int8 int16 int32 float32 float64 "
-                            "are)", descr->kind == 'b' ? "bool" : dtype);
+                            "are)", (PyObject *)PyArray_DESCR(arr));
     DatasetObject *self = (DatasetObject *)PyType_GenericNew((PyTypeObject *)cls, NULL, NULL);
     if (!self)
         return NULL;
@@ -520,18 +531,7 @@ static int array_arg(PyObject *obj, udfhost_array *a, const char *what)
         PyErr_Format(DatasetError, "%s: more than %d dimensions", what, UDFHOST_MAX_DIMS);
         return -1;
     }
-    static const struct {
-        int type;
-        const char *name;
-    } names[] = {{NPY_BOOL, "bool"},     {NPY_UINT8, "uint8"},   {NPY_UINT16, "uint16"},
-                 {NPY_UINT32, "uint32"}, {NPY_UINT64, "uint64"}, {NPY_INT8, "int8"},
-                 {NPY_INT16, "int16"},   {NPY_INT32, "int32"},   {NPY_INT64, "int64"},
-                 {NPY_FLOAT32, "float32"}, {NPY_FLOAT64, "float64"}};
-    a->dtype = NULL;
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (PyArray_EquivTypenums(PyArray_TYPE(arr), names[i].type))
-            a->dtype = names[i].name;
-    if (!a->dtype) {
+    if (!(a->dtype = dtype_of(arr))) {
         PyErr_Format(DatasetError, "%s: dtype %S is not supported", what,
                      (PyObject *)PyArray_DESCR(arr));
         return -1;

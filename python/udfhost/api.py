@@ -30,8 +30,6 @@ _ALIASES = {"scan_size": "nav_shape", "detector_size": "sig_shape", "ds_path": "
             "io_backend": "io"}
 _SHAPES = ("nav_shape", "sig_shape")
 _FLAG = re.compile(r"--(" + "|".join(o.replace("_", "-") for o in _OPTIONS) + r")\b")
-_MEMORY_DTYPES = tuple(np.dtype(t) for t in ("uint8", "uint16", "uint32", "int8", "int16",
-                                             "int32", "float32", "float64"))
 
 
 class _Dims(tuple):
@@ -217,10 +215,6 @@ class Context:
                 else 2
         if not isinstance(sig_dims, (int, np.integer)) or isinstance(sig_dims, bool):
             raise ParameterError(f"sig_dims: {sig_dims!r} is not a number")
-        if arr.dtype.newbyteorder("=") not in _MEMORY_DTYPES:
-            raise ParameterError(f"memory dataset: dtype {arr.dtype} is not supported for frame "
-                                 "data (uint8 uint16 uint32 int8 int16 int32 float32 float64 "
-                                 "are)")
         if not arr.dtype.isnative:
             arr = arr.astype(arr.dtype.newbyteorder("="))
         if nav is not None or sig is not None:

@@ -70,6 +70,17 @@ def float_dtype(dtype):
     return "float64" if np.dtype(dtype) == np.float64 else "float32"
 
 
+def exclusive_inner_radius(ri):
+    """The radius to give com's and fem's ri (which keep pixels with ri^2 <= d^2) for LiberTEM's
+    rings, which leave out the pixels with d^2 <= ri^2 (for ri = 0 the centre pixel): the
+    nearest float whose square is above ri^2 (for 0, one whose square is tiny but not 0)."""
+    ri = float(ri)
+    out = float(np.nextafter(ri, np.inf)) if ri > 0 else 1e-150
+    while out * out <= ri * ri:
+        out = float(np.nextafter(out, np.inf))
+    return out
+
+
 class Plugin:
     """Plugin(name, **params): any plugin udfhost finds, by name (bundled, or in
     $UDFHOST_PLUGIN_PATH) or by a path containing '/', with the parameters `udfhost run -p`

@@ -6,7 +6,7 @@ from typing import NamedTuple, Optional, Union
 import numpy as np
 
 from .._run import ResultBuffer
-from ._plugin import Plugin, Prepared, float_dtype, format_value
+from ._plugin import Plugin, Prepared, exclusive_inner_radius, float_dtype, format_value
 
 
 class RegressionOptions(enum.IntEnum):
@@ -68,8 +68,7 @@ class CoMUDF(Plugin):
         if np.isfinite(p.r):
             params.append(f"r={format_value('r', p.r)}")
         if p.ri is not None and p.ri > 0 and not np.isclose(p.ri, 0):
-            # LiberTEM's ring leaves out the pixels at exactly ri; com's includes them.
-            params.append(f"ri={format_value('ri', float(np.nextafter(float(p.ri), np.inf)))}")
+            params.append(f"ri={format_value('ri', exclusive_inner_radius(p.ri))}")
         regression = p.regression
 
         def finish(buffers):

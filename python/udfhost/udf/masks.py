@@ -76,8 +76,7 @@ class ApplyMasksUDF(Plugin):
         tmp = tempfile.mkdtemp(prefix="udfhost-masks-")
         try:
             path = os.path.join(tmp, "masks.npy")
-            np.save(path, stack.astype(mask_dtype, copy=False) if mask_dtype.kind != "c"
-                    else stack)
+            np.save(path, stack.astype(mask_dtype, copy=False))
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
